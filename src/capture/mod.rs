@@ -1,0 +1,1 @@
+//! Capture of hidden states from the llama.cpp graph (being written).

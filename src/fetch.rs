@@ -1,0 +1,1 @@
+//! Fetching the known small models (being written).

@@ -1,0 +1,19 @@
+//! swift-bon: local Best-of-N reasoning with SWIFT.
+//!
+//! A small GGUF model samples N candidate answers in one batched decode; the hidden states of every
+//! generated token are captured inline through llama.cpp's eval callback and scored by a SWIFT head
+//! (one linear map giving each token a reward and a gate); the best candidate wins.
+//!
+//! Module map (data flows downward):
+//! - [`engine`]: the only module that talks to llama.cpp: model loading, batched generation.
+//! - [`capture`]: which graph tensors to read and how captured rows map to (candidate, token).
+//! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
+//! - [`fetch`]: fetching and verifying the known small models.
+#![warn(missing_docs)]
+
+pub mod capture;
+pub mod engine;
+pub mod features;
+pub mod fetch;
+pub mod fsutil;
+pub mod rng;
