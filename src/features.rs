@@ -373,6 +373,24 @@ pub trait FeatureSink {
     }
 }
 
+/// Read access to stored, labelled candidates and their feature rows, for training and
+/// evaluation without loading everything into memory. Implemented by the feature store.
+pub trait CandidateFeatures {
+    /// Layout of the stored rows (may hold more states than a head uses).
+    fn layout(&self) -> &FeatureLayout;
+    /// Number of candidates.
+    fn n_candidates(&self) -> usize;
+    /// Problem (group) index of candidate `i`; candidates of one problem share it.
+    fn group(&self, i: usize) -> u64;
+    /// Correctness label of candidate `i`.
+    fn label(&self, i: usize) -> bool;
+    /// Stored rows of candidate `i`.
+    fn n_tokens(&self, i: usize) -> usize;
+    /// Reads the rows of candidate `i` as f32 into `out` (cleared first), row-major
+    /// `n_tokens(i) x layout().width()`.
+    fn read_rows(&self, i: usize, out: &mut Vec<f32>) -> Result<(), SinkError>;
+}
+
 /// A sink that discards everything (generation without features).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NullSink;

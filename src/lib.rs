@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod capture;
+pub mod dataset;
 pub mod engine;
 pub mod features;
 pub mod fetch;
