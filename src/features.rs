@@ -236,7 +236,9 @@ impl StateSelection {
 
     /// The kind of each selected state, in order.
     pub fn kinds(&self) -> impl Iterator<Item = StateKind> + '_ {
-        self.states.iter().map(move |&s| state_kind(s, self.n_layer))
+        self.states
+            .iter()
+            .map(move |&s| state_kind(s, self.n_layer))
     }
 }
 
@@ -339,7 +341,9 @@ impl FromStr for EosRule {
         match s {
             "include" => Ok(Self::Include),
             "exclude" => Ok(Self::Exclude),
-            other => Err(format!("unknown EOS rule {other:?} (expected include or exclude)")),
+            other => Err(format!(
+                "unknown EOS rule {other:?} (expected include or exclude)"
+            )),
         }
     }
 }
@@ -366,7 +370,12 @@ pub trait FeatureSink {
     /// Called once before the first token.
     fn begin(&mut self, layout: &FeatureLayout, n_candidates: usize) -> Result<(), SinkError>;
     /// One covered token of `candidate`, the `position`-th covered token of that candidate.
-    fn token(&mut self, candidate: usize, position: usize, features: &[f32]) -> Result<(), SinkError>;
+    fn token(
+        &mut self,
+        candidate: usize,
+        position: usize,
+        features: &[f32],
+    ) -> Result<(), SinkError>;
     /// Called once after the last token.
     fn end(&mut self) -> Result<(), SinkError> {
         Ok(())
@@ -466,7 +475,12 @@ impl FeatureSink for MemorySink {
         Ok(())
     }
 
-    fn token(&mut self, candidate: usize, position: usize, features: &[f32]) -> Result<(), SinkError> {
+    fn token(
+        &mut self,
+        candidate: usize,
+        position: usize,
+        features: &[f32],
+    ) -> Result<(), SinkError> {
         let have = self.n_tokens(candidate);
         if position != have || features.len() != self.width {
             return Err(format!(
@@ -526,10 +540,19 @@ mod tests {
     #[test]
     fn rejects_bad_specs() {
         for bad in ["", "last:", "last:x", "1,,2", "5-3", "a", "-1", "last:0"] {
-            assert!(bad.parse::<StateSpec>().is_err(), "{bad:?} should not parse");
+            assert!(
+                bad.parse::<StateSpec>().is_err(),
+                "{bad:?} should not parse"
+            );
         }
         let err = StateSpec::List(vec![3, 31]).resolve(30).unwrap_err();
-        assert_eq!(err, StateSpecError::OutOfRange { index: 31, n_layer: 30 });
+        assert_eq!(
+            err,
+            StateSpecError::OutOfRange {
+                index: 31,
+                n_layer: 30
+            }
+        );
         assert!(err.to_string().contains("0..=30"));
         assert!(matches!(
             StateSpec::Last(30).resolve(30),

@@ -24,7 +24,9 @@ pub fn write_atomic_with(
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(
             ".{}.",
-            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
         ))
         .suffix(".tmp")
         .tempfile_in(dir)?;

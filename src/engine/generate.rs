@@ -1,0 +1,763 @@
+//! Batched generation of N candidates from one prompt, with inline feature capture.
+//!
+//! 1. The prompt is decoded once as sequence 0 (capture off, logits only on its last token), then
+//!    copied to sequences 1..N-1 (unified KV cache: metadata only).
+//! 2. Each step puts one token per live candidate into one batch (every entry an output) and
+//!    decodes it; the captured rows of that batch are the feature vectors of the tokens it fed.
+//! 3. Covered tokens (see [`EosRule`]): every sampled token is fed once; its feature row comes
+//!    from the step that feeds it. A candidate that sampled its end-of-generation token, or its
+//!    last allowed token, is fed that token once more (without sampling) when features are
+//!    requested and the rule covers it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use serde::Serialize;
+
+use super::context::{CapturingContext, ContextShape};
+use super::logits::LogitStats;
+use super::{Engine, EngineError};
+use crate::capture::CapturePlan;
+use crate::dataset::FinishReason;
+use crate::features::{EosRule, FeatureLayout, FeatureSink, StateSelection, StateSpec};
+use crate::rng::Rng;
+
+/// llama.cpp's limit on parallel sequences.
+const MAX_SEQUENCES: usize = 256;
+
+/// Which features to capture.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FeatureRequest {
+    /// None: plain generation.
+    #[default]
+    None,
+    /// Hidden states of these states.
+    Hidden(StateSpec),
+    /// Full-vocabulary logits.
+    Logits,
+}
+
+/// Options of one generation.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct GenerateOptions {
+    /// Candidates (N).
+    pub n: usize,
+    /// Token limit per candidate, including the end-of-generation token.
+    pub max_tokens: usize,
+    /// Sampling temperature; 0 = greedy.
+    pub temperature: f32,
+    /// Top-k (0 = off).
+    pub top_k: i32,
+    /// Top-p (1 = off).
+    pub top_p: f32,
+    /// Base seed; candidate c uses [`candidate_seed`]`(seed, c)` unless `seeds` is given.
+    pub seed: u64,
+    /// Explicit per-candidate seeds (length N), overriding `seed`.
+    pub seeds: Option<Vec<u64>>,
+    /// Which tokens carry features.
+    pub eos: EosRule,
+    /// What to capture.
+    pub features: FeatureRequest,
+    /// Micro-batch size (default: the batch size, at least N).
+    pub n_ubatch: Option<u32>,
+    /// CPU threads (default: available cores).
+    pub n_threads: Option<i32>,
+    /// Context length per sequence (default: the model's training context).
+    pub ctx_per_seq: Option<u32>,
+    /// Set to true from another thread to stop generation with [`EngineError::Cancelled`].
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self {
+            n: 8,
+            max_tokens: 512,
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            seed: 42,
+            seeds: None,
+            eos: EosRule::Include,
+            features: FeatureRequest::None,
+            n_ubatch: None,
+            n_threads: None,
+            ctx_per_seq: None,
+            cancel: None,
+        }
+    }
+}
+
+impl GenerateOptions {
+    /// Defaults with `n` candidates.
+    pub fn new(n: usize) -> Self {
+        Self {
+            n,
+            ..Self::default()
+        }
+    }
+    /// Token limit.
+    pub fn with_max_tokens(mut self, m: usize) -> Self {
+        self.max_tokens = m;
+        self
+    }
+    /// Temperature.
+    pub fn with_temperature(mut self, t: f32) -> Self {
+        self.temperature = t;
+        self
+    }
+    /// Top-k.
+    pub fn with_top_k(mut self, k: i32) -> Self {
+        self.top_k = k;
+        self
+    }
+    /// Top-p.
+    pub fn with_top_p(mut self, p: f32) -> Self {
+        self.top_p = p;
+        self
+    }
+    /// Base seed.
+    pub fn with_seed(mut self, s: u64) -> Self {
+        self.seed = s;
+        self
+    }
+    /// Explicit per-candidate seeds.
+    pub fn with_seeds(mut self, seeds: Vec<u64>) -> Self {
+        self.seeds = Some(seeds);
+        self
+    }
+    /// EOS rule.
+    pub fn with_eos(mut self, e: EosRule) -> Self {
+        self.eos = e;
+        self
+    }
+    /// Features to capture.
+    pub fn with_features(mut self, f: FeatureRequest) -> Self {
+        self.features = f;
+        self
+    }
+    /// Micro-batch size.
+    pub fn with_n_ubatch(mut self, u: u32) -> Self {
+        self.n_ubatch = Some(u);
+        self
+    }
+    /// Threads.
+    pub fn with_threads(mut self, t: i32) -> Self {
+        self.n_threads = Some(t);
+        self
+    }
+    /// Context per sequence.
+    pub fn with_ctx_per_seq(mut self, c: u32) -> Self {
+        self.ctx_per_seq = Some(c);
+        self
+    }
+    /// Cancel flag.
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    /// Seed of candidate `c`.
+    pub fn seed_of(&self, c: usize) -> u64 {
+        match &self.seeds {
+            Some(s) => s[c],
+            None => candidate_seed(self.seed, c),
+        }
+    }
+
+    fn validate(&self) -> Result<(), EngineError> {
+        let bad = |name, value: String, reason: &str| {
+            Err(EngineError::InvalidOption {
+                name,
+                value,
+                reason: reason.into(),
+            })
+        };
+        if self.n == 0 || self.n > MAX_SEQUENCES {
+            return bad("n", self.n.to_string(), "must be between 1 and 256");
+        }
+        if self.max_tokens == 0 {
+            return bad("max_tokens", "0".into(), "must be at least 1");
+        }
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return bad("temperature", self.temperature.to_string(), "must be >= 0");
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad("top_p", self.top_p.to_string(), "must be in (0, 1]");
+        }
+        if self.top_k < 0 {
+            return bad("top_k", self.top_k.to_string(), "must be >= 0 (0 = off)");
+        }
+        if let Some(s) = &self.seeds {
+            if s.len() != self.n {
+                return bad(
+                    "seeds",
+                    format!("{} seeds", s.len()),
+                    "need exactly one seed per candidate",
+                );
+            }
+        }
+        if self.n_ubatch == Some(0) {
+            return bad("n_ubatch", "0".into(), "must be at least 1");
+        }
+        if matches!(self.n_threads, Some(t) if t < 1) {
+            return bad(
+                "threads",
+                format!("{:?}", self.n_threads),
+                "must be at least 1",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Seed of candidate `c` for base seed `base`: independent streams per candidate, so a candidate
+/// samples the same tokens whether it runs alone or in a batch.
+pub fn candidate_seed(base: u64, c: usize) -> u64 {
+    Rng::derive(base, c as u64).next_u64()
+}
+
+/// One generated candidate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// Index within the generation.
+    pub index: usize,
+    /// Its sampler's seed.
+    pub seed: u64,
+    /// Generated token ids, including the end-of-generation token if one was produced.
+    pub tokens: Vec<i32>,
+    /// Generated text, without special tokens.
+    pub text: String,
+    /// Log-probability of each generated token under the full distribution (temperature 1).
+    pub token_logprobs: Vec<f32>,
+    /// Entropy of the distribution each token was sampled from (nats).
+    pub token_entropy: Vec<f32>,
+    /// Self-certainty KL(U || p) of that distribution (nats).
+    pub token_self_certainty: Vec<f32>,
+    /// Why it stopped.
+    pub finish: FinishReason,
+    /// Feature rows delivered to the sink.
+    pub n_covered: usize,
+}
+
+impl Candidate {
+    /// Mean log-probability of the generated tokens.
+    pub fn mean_logprob(&self) -> f64 {
+        mean(&self.token_logprobs)
+    }
+    /// Mean self-certainty.
+    pub fn mean_self_certainty(&self) -> f64 {
+        mean(&self.token_self_certainty)
+    }
+}
+
+fn mean(v: &[f32]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64
+    }
+}
+
+/// Wall-clock split of a generation.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct GenerationTiming {
+    /// Prompt decode.
+    pub prefill: Duration,
+    /// All generation steps (decode, capture, sampling, sink).
+    pub generate: Duration,
+    /// Decode steps after the prompt.
+    pub steps: usize,
+    /// Tokens fed in those steps.
+    pub fed_tokens: usize,
+}
+
+/// Reported after each decode step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepProgress {
+    /// Steps so far.
+    pub step: usize,
+    /// Candidates fed in this step.
+    pub live: usize,
+    /// Tokens fed so far.
+    pub fed_tokens: usize,
+}
+
+/// The result of [`Engine::generate`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Generation {
+    /// Candidates in index order.
+    pub candidates: Vec<Candidate>,
+    /// Prompt length in tokens.
+    pub prompt_tokens: usize,
+    /// Layout of the features delivered to the sink, if any.
+    pub layout: Option<FeatureLayout>,
+    /// Timing.
+    pub timing: GenerationTiming,
+}
+
+struct Live {
+    sampler: LlamaSampler,
+    /// Token to feed on the next step.
+    pending: Option<i32>,
+    /// Sample after feeding `pending`.
+    sample_after: bool,
+    fed: usize,
+}
+
+impl Engine {
+    /// Resolves a feature request against this model.
+    pub fn feature_layout(
+        &self,
+        req: &FeatureRequest,
+    ) -> Result<Option<FeatureLayout>, EngineError> {
+        Ok(match req {
+            FeatureRequest::None => None,
+            FeatureRequest::Hidden(spec) => Some(FeatureLayout::hidden(
+                spec.resolve(self.info.n_layer)?,
+                self.info.n_embd,
+            )),
+            FeatureRequest::Logits => Some(FeatureLayout::logits(self.info.n_vocab)),
+        })
+    }
+
+    /// Generates `opts.n` candidates for `prompt` (already templated text), delivering the
+    /// features of every covered token to `sink`.
+    pub fn generate(
+        &self,
+        prompt: &str,
+        opts: &GenerateOptions,
+        sink: &mut dyn FeatureSink,
+    ) -> Result<Generation, EngineError> {
+        self.generate_with_progress(prompt, opts, sink, &mut |_| {})
+    }
+
+    /// [`Engine::generate`], calling `progress` after every decode step.
+    pub fn generate_with_progress(
+        &self,
+        prompt: &str,
+        opts: &GenerateOptions,
+        sink: &mut dyn FeatureSink,
+        progress: &mut dyn FnMut(StepProgress),
+    ) -> Result<Generation, EngineError> {
+        opts.validate()?;
+        let layout = self.feature_layout(&opts.features)?;
+        let prompt_ids = self.tokenize(prompt)?;
+        let np = prompt_ids.len();
+        if np == 0 {
+            return Err(EngineError::EmptyPrompt);
+        }
+        let n = opts.n;
+        let per_seq = opts.ctx_per_seq.unwrap_or(self.info.n_ctx_train).max(1) as usize;
+        if np >= per_seq {
+            return Err(EngineError::PromptTooLong {
+                tokens: np,
+                limit: per_seq,
+            });
+        }
+        let max_new = opts.max_tokens.min(per_seq - np);
+        if max_new < opts.max_tokens {
+            tracing::warn!(
+                "max tokens lowered from {} to {max_new}: the prompt has {np} tokens and the context holds {per_seq}",
+                opts.max_tokens
+            );
+        }
+        let n_batch = 512u32.max(n as u32);
+        let n_ubatch = opts.n_ubatch.unwrap_or(n_batch).min(n_batch);
+        let cells = np + n * (max_new + 1);
+        let shape = ContextShape {
+            n_ctx: u32::try_from(cells.div_ceil(256) * 256).map_err(|_| {
+                EngineError::InvalidOption {
+                    name: "max_tokens",
+                    value: opts.max_tokens.to_string(),
+                    reason: "context too large".into(),
+                }
+            })?,
+            n_batch,
+            n_ubatch,
+            n_seq: n as u32,
+            n_threads: opts.n_threads.unwrap_or_else(default_threads),
+            embeddings: false,
+        };
+        let plan = match &layout {
+            Some(FeatureLayout {
+                source: crate::features::FeatureSource::Hidden { selection, n_embd },
+            }) => Some(CapturePlan::new(selection, *n_embd as usize)),
+            _ => None,
+        };
+        let capture_hidden = plan.is_some();
+        let want_features = layout.is_some();
+        let mut cc = CapturingContext::new(self, shape, plan)?;
+        let cancelled = || {
+            opts.cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+        };
+
+        // 1. Prompt, capture off.
+        let t0 = Instant::now();
+        let mut batch = LlamaBatch::new(n_batch as usize, 1);
+        let mut last_row = 0i32;
+        for (ci, chunk) in prompt_ids.chunks(n_batch as usize).enumerate() {
+            batch.clear();
+            let base = ci * n_batch as usize;
+            for (j, &tok) in chunk.iter().enumerate() {
+                let is_last = base + j + 1 == np;
+                batch
+                    .add(LlamaToken(tok), (base + j) as i32, &[0], is_last)
+                    .map_err(|e| decode_err(0, e))?;
+            }
+            cc.decode(&mut batch, None, 0)?;
+            last_row = chunk.len() as i32 - 1;
+        }
+        for s in 1..n {
+            cc.ctx_mut()
+                .copy_kv_cache_seq(0, s as i32, None, None)
+                .map_err(|e| decode_err(0, e))?;
+        }
+        let prefill = t0.elapsed();
+
+        // 2. First tokens, sampled from the prompt's last logits.
+        let t1 = Instant::now();
+        let mut cands: Vec<Candidate> = (0..n)
+            .map(|c| Candidate {
+                index: c,
+                seed: opts.seed_of(c),
+                tokens: Vec::new(),
+                text: String::new(),
+                token_logprobs: Vec::new(),
+                token_entropy: Vec::new(),
+                token_self_certainty: Vec::new(),
+                finish: FinishReason::Length,
+                n_covered: 0,
+            })
+            .collect();
+        let mut live: Vec<Live> = cands
+            .iter()
+            .map(|c| Live {
+                sampler: make_sampler(opts, c.seed),
+                pending: None,
+                sample_after: false,
+                fed: 0,
+            })
+            .collect();
+        if let Some(l) = &layout {
+            sink.begin(l, n).map_err(EngineError::Sink)?;
+        }
+        {
+            let stats = LogitStats::new(cc.ctx().get_logits_ith(last_row));
+            for c in 0..n {
+                let tok = live[c].sampler.sample(cc.ctx(), last_row).0;
+                let logit = cc.ctx().get_logits_ith(last_row)[tok as usize];
+                self.accept(
+                    &mut cands[c],
+                    &mut live[c],
+                    tok,
+                    logit,
+                    &stats,
+                    max_new,
+                    opts.eos,
+                    want_features,
+                );
+            }
+        }
+
+        // 3. Steps.
+        let mut steps = 0usize;
+        let mut fed_tokens = 0usize;
+        let mut rows: Vec<usize> = Vec::with_capacity(n);
+        loop {
+            if cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            batch.clear();
+            rows.clear();
+            for (c, l) in live.iter_mut().enumerate() {
+                if let Some(tok) = l.pending {
+                    batch
+                        .add(LlamaToken(tok), (np + l.fed) as i32, &[c as i32], true)
+                        .map_err(|e| decode_err(steps + 1, e))?;
+                    l.fed += 1;
+                    rows.push(c);
+                }
+            }
+            if rows.is_empty() {
+                break;
+            }
+            steps += 1;
+            fed_tokens += rows.len();
+            progress(StepProgress {
+                step: steps,
+                live: rows.len(),
+                fed_tokens,
+            });
+            cc.decode(&mut batch, capture_hidden.then_some(rows.len()), steps)?;
+            if want_features {
+                for (i, &c) in rows.iter().enumerate() {
+                    let pos = cands[c].n_covered;
+                    let features = if capture_hidden {
+                        cc.captured_row(i)
+                    } else {
+                        cc.ctx().get_logits_ith(i as i32)
+                    };
+                    sink.token(c, pos, features).map_err(EngineError::Sink)?;
+                    cands[c].n_covered += 1;
+                }
+            }
+            for (i, &c) in rows.iter().enumerate() {
+                let l = &mut live[c];
+                l.pending = None;
+                if !l.sample_after {
+                    continue;
+                }
+                let logits = cc.ctx().get_logits_ith(i as i32);
+                let stats = LogitStats::new(logits);
+                let tok = l.sampler.sample(cc.ctx(), i as i32).0;
+                let logit = cc.ctx().get_logits_ith(i as i32)[tok as usize];
+                self.accept(
+                    &mut cands[c],
+                    l,
+                    tok,
+                    logit,
+                    &stats,
+                    max_new,
+                    opts.eos,
+                    want_features,
+                );
+            }
+        }
+        if layout.is_some() {
+            sink.end().map_err(EngineError::Sink)?;
+        }
+        for c in &mut cands {
+            let body: Vec<i32> = match c.finish {
+                FinishReason::Eos => c.tokens[..c.tokens.len() - 1].to_vec(),
+                FinishReason::Length => c.tokens.clone(),
+            };
+            c.text = self.detokenize(&body);
+        }
+        Ok(Generation {
+            candidates: cands,
+            prompt_tokens: np,
+            layout,
+            timing: GenerationTiming {
+                prefill,
+                generate: t1.elapsed(),
+                steps,
+                fed_tokens,
+            },
+        })
+    }
+
+    /// Records a sampled token and decides what the candidate feeds next.
+    #[allow(clippy::too_many_arguments)]
+    fn accept(
+        &self,
+        cand: &mut Candidate,
+        live: &mut Live,
+        tok: i32,
+        logit: f32,
+        stats: &LogitStats,
+        max_new: usize,
+        eos: EosRule,
+        want_features: bool,
+    ) {
+        cand.tokens.push(tok);
+        cand.token_logprobs.push(stats.logprob(logit) as f32);
+        cand.token_entropy.push(stats.entropy as f32);
+        cand.token_self_certainty.push(stats.self_certainty as f32);
+        if self.is_eog(tok) {
+            cand.finish = FinishReason::Eos;
+            let feed = want_features && eos == EosRule::Include;
+            live.pending = feed.then_some(tok);
+            live.sample_after = false;
+        } else if cand.tokens.len() >= max_new {
+            cand.finish = FinishReason::Length;
+            live.pending = want_features.then_some(tok);
+            live.sample_after = false;
+        } else {
+            live.pending = Some(tok);
+            live.sample_after = true;
+        }
+    }
+}
+
+fn make_sampler(opts: &GenerateOptions, seed: u64) -> LlamaSampler {
+    if opts.temperature == 0.0 {
+        return LlamaSampler::greedy();
+    }
+    let seed32 = (seed ^ (seed >> 32)) as u32;
+    let mut chain = Vec::with_capacity(4);
+    if opts.top_k > 0 {
+        chain.push(LlamaSampler::top_k(opts.top_k));
+    }
+    if opts.top_p < 1.0 {
+        chain.push(LlamaSampler::top_p(opts.top_p, 1));
+    }
+    chain.push(LlamaSampler::temp(opts.temperature));
+    chain.push(LlamaSampler::dist(seed32));
+    LlamaSampler::chain_simple(chain)
+}
+
+fn decode_err(step: usize, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Decode {
+        step,
+        detail: e.to_string(),
+    }
+}
+
+/// Available cores.
+pub(crate) fn default_threads() -> i32 {
+    std::thread::available_parallelism().map_or(4, |n| n.get() as i32)
+}
+
+/// Features of a teacher-forced re-encode (see [`Engine::reencode`]).
+#[derive(Debug, Clone)]
+pub struct Reencoding {
+    /// Row-major feature rows of the covered positions.
+    pub rows: Vec<f32>,
+    /// Floats per row.
+    pub width: usize,
+    /// `llama_get_embeddings_ith` for the same positions (when asked).
+    pub embeddings: Option<Vec<f32>>,
+}
+
+impl Engine {
+    /// Re-encodes `tokens` in a fresh context in one pass (teacher forcing, every position an
+    /// output) and returns the feature rows of positions `from..tokens.len()`. This is the
+    /// reference implementation's second pass; it is the independent path that tests compare the
+    /// inline capture against, and the baseline the benchmark compares inline scoring with.
+    pub fn reencode(
+        &self,
+        tokens: &[i32],
+        from: usize,
+        selection: &StateSelection,
+        with_embeddings: bool,
+        n_ubatch: Option<u32>,
+    ) -> Result<Reencoding, EngineError> {
+        let len = tokens.len();
+        if len == 0 || from >= len {
+            return Err(EngineError::EmptyPrompt);
+        }
+        let plan = CapturePlan::new(selection, self.info.n_embd as usize);
+        let width = plan.width();
+        let n_batch = len as u32;
+        let shape = ContextShape {
+            n_ctx: (len.div_ceil(256) * 256) as u32,
+            n_batch,
+            n_ubatch: n_ubatch.unwrap_or(n_batch).min(n_batch),
+            n_seq: 1,
+            n_threads: default_threads(),
+            embeddings: with_embeddings,
+        };
+        let mut cc = CapturingContext::new(self, shape, Some(plan))?;
+        let mut batch = LlamaBatch::new(len, 1);
+        for (p, &t) in tokens.iter().enumerate() {
+            batch
+                .add(LlamaToken(t), p as i32, &[0], true)
+                .map_err(|e| decode_err(0, e))?;
+        }
+        cc.decode(&mut batch, Some(len), 0)?;
+        let mut rows = Vec::with_capacity((len - from) * width);
+        for p in from..len {
+            rows.extend_from_slice(cc.captured_row(p));
+        }
+        let embeddings = if with_embeddings {
+            let mut e = Vec::new();
+            for p in from..len {
+                let row = cc
+                    .ctx()
+                    .embeddings_ith(p as i32)
+                    .map_err(|err| decode_err(0, err))?;
+                e.extend_from_slice(row);
+            }
+            Some(e)
+        } else {
+            None
+        };
+        Ok(Reencoding {
+            rows,
+            width,
+            embeddings,
+        })
+    }
+}
+
+/// Result of [`Engine::capture_self_check`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SelfCheck {
+    /// Tokens decoded.
+    pub tokens: usize,
+    /// States captured per token (L+1).
+    pub states: usize,
+    /// Floats per token.
+    pub width: usize,
+    /// Eval-callback `ask` calls in the decode (graph nodes offered).
+    pub graph_nodes: usize,
+    /// Root-mean-square of each state, averaged over tokens (how magnitudes grow with depth).
+    pub state_rms: Vec<f64>,
+    /// Wall time of the decode.
+    pub elapsed: Duration,
+}
+
+impl Engine {
+    /// Decodes a short text once with every state captured, verifying that each state's graph
+    /// tensor arrives with the right shape and type and that all values are finite.
+    pub fn capture_self_check(&self) -> Result<SelfCheck, EngineError> {
+        let tokens = self.tokenize("The capital of France is Paris. Two plus two is")?;
+        let selection = StateSpec::All.resolve(self.info.n_layer)?;
+        let n_embd = self.info.n_embd as usize;
+        let plan = CapturePlan::new(&selection, n_embd);
+        let width = plan.width();
+        let len = tokens.len();
+        let shape = ContextShape {
+            n_ctx: 256,
+            n_batch: len as u32,
+            n_ubatch: len as u32,
+            n_seq: 1,
+            n_threads: default_threads(),
+            embeddings: false,
+        };
+        let mut cc = CapturingContext::new(self, shape, Some(plan))?;
+        let mut batch = LlamaBatch::new(len, 1);
+        for (p, &t) in tokens.iter().enumerate() {
+            batch
+                .add(LlamaToken(t), p as i32, &[0], true)
+                .map_err(|e| decode_err(0, e))?;
+        }
+        let t0 = Instant::now();
+        cc.decode(&mut batch, Some(len), 0)?;
+        let elapsed = t0.elapsed();
+        let mut state_rms = vec![0f64; selection.len()];
+        for p in 0..len {
+            let row = cc.captured_row(p);
+            for (s, seg) in row.chunks_exact(n_embd).enumerate() {
+                if seg.iter().any(|x| !x.is_finite()) {
+                    return Err(EngineError::Capture(crate::capture::CaptureError::Layout {
+                        name: format!("state {}", selection.states()[s]),
+                        detail: "non-finite values".into(),
+                    }));
+                }
+                let ms = seg
+                    .iter()
+                    .map(|&x| f64::from(x) * f64::from(x))
+                    .sum::<f64>()
+                    / n_embd as f64;
+                state_rms[s] += ms.sqrt() / len as f64;
+            }
+        }
+        Ok(SelfCheck {
+            tokens: len,
+            states: selection.len(),
+            width,
+            graph_nodes: cc.asks(),
+            state_rms,
+            elapsed,
+        })
+    }
+}
