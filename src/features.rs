@@ -444,11 +444,10 @@ impl MemorySink {
 
     /// Covered tokens stored for `candidate`.
     pub fn n_tokens(&self, candidate: usize) -> usize {
-        if self.width == 0 {
-            0
-        } else {
-            self.rows[candidate].len() / self.width
-        }
+        self.rows[candidate]
+            .len()
+            .checked_div(self.width)
+            .unwrap_or(0)
     }
 
     /// All rows of `candidate`, row-major: `n_tokens(candidate) x width`.

@@ -111,9 +111,9 @@ fn batched_equals_one_at_a_time() {
     let base = opts(4, "0,15,30").with_seeds(seeds.clone());
     let mut batched = MemorySink::new();
     let gb = engine.generate(&p, &base, &mut batched).unwrap();
-    for c in 0..4 {
+    for (c, &seed) in seeds.iter().enumerate() {
         let mut alone = MemorySink::new();
-        let one = opts(1, "0,15,30").with_seeds(vec![seeds[c]]);
+        let one = opts(1, "0,15,30").with_seeds(vec![seed]);
         let g1 = engine.generate(&p, &one, &mut alone).unwrap();
         assert_eq!(
             g1.candidates[0].tokens, gb.candidates[c].tokens,

@@ -383,7 +383,7 @@ mod tests {
         let mut st = CaptureState::new(CapturePlan::new(&sel, 2));
         st.arm(Some(3));
         // Segment 1 (l_out-1) arrives first, in two ubatches of 2 and 1 rows.
-        let mut fill = |base: f32| {
+        let fill = |base: f32| {
             move |r: usize, dst: &mut [f32]| {
                 dst[0] = base + r as f32;
                 dst[1] = -(base + r as f32);

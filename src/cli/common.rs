@@ -95,6 +95,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<EngineError>() {
             return match e {
                 EngineError::InvalidOption { .. }
+                | EngineError::ModelNotFound(_)
+                | EngineError::NotGguf { .. }
                 | EngineError::States(_)
                 | EngineError::PromptTooLong { .. }
                 | EngineError::EmptyPrompt => 2,

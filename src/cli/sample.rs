@@ -43,6 +43,9 @@ pub struct SamplingArgs {
     /// Micro-batch size (default: the batch size).
     #[arg(long)]
     pub ubatch: Option<u32>,
+    /// Context length per candidate, prompt included (default: the model's training context).
+    #[arg(long)]
+    pub ctx_size: Option<u32>,
 }
 
 impl SamplingArgs {
@@ -58,6 +61,9 @@ impl SamplingArgs {
         }
         if let Some(u) = self.ubatch {
             o = o.with_n_ubatch(u);
+        }
+        if let Some(c) = self.ctx_size {
+            o = o.with_ctx_per_seq(c);
         }
         o
     }

@@ -1,0 +1,141 @@
+//! The command-line tool as a user runs it: bad input gives one line on stderr and a non-zero
+//! exit, never a panic; good input gives the promised output.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn swift_bon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swift-bon"))
+        .args(args)
+        .env(swift_bon::fetch::MODELS_DIR_ENV, common::models_dir())
+        .output()
+        .expect("run swift-bon")
+}
+
+/// Asserts a clean failure: non-zero exit, exactly one `error:` line mentioning `needle`.
+fn assert_clean_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line, got: {stderr}");
+    assert!(
+        errors[0].contains(needle),
+        "error line {:?} lacks {needle:?}",
+        errors[0]
+    );
+}
+
+#[test]
+fn missing_model_file() {
+    let out = swift_bon(&["sample", "hi", "--model", "/nonexistent/model.gguf"]);
+    assert_clean_error(&out, "/nonexistent/model.gguf");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn corrupt_model_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_gguf = dir.path().join("not.gguf");
+    std::fs::write(&not_gguf, b"this is not a model").unwrap();
+    let out = swift_bon(&["sample", "hi", "--model", not_gguf.to_str().unwrap()]);
+    assert_clean_error(&out, "not a GGUF");
+    // A real header cut short: llama.cpp refuses it, and we say so in one line.
+    let real = std::fs::read(common::smollm2()).unwrap();
+    let truncated = dir.path().join("truncated.gguf");
+    std::fs::write(&truncated, &real[..1 << 20]).unwrap();
+    let _serial = common::serial();
+    let out = swift_bon(&["sample", "hi", "--model", truncated.to_str().unwrap()]);
+    assert_clean_error(&out, "could not load");
+}
+
+#[test]
+fn zero_candidates_and_bad_layer_specs() {
+    let model = common::smollm2();
+    let m = model.to_str().unwrap();
+    let _serial = common::serial();
+    let out = swift_bon(&["sample", "hi", "-m", m, "-n", "0"]);
+    assert_clean_error(&out, "n = 0");
+    let out = swift_bon(&["sample", "hi", "-m", m, "--layers", "last:x"]);
+    assert_clean_error(&out, "last:x");
+    let out = swift_bon(&["sample", "hi", "-m", m, "--layers", "0,31"]);
+    assert_clean_error(&out, "state 31 is out of range");
+    assert_eq!(out.status.code(), Some(2));
+    let out = swift_bon(&["fetch-model", "llama-70b"]);
+    assert_clean_error(&out, "unknown model");
+}
+
+#[test]
+fn prompt_longer_than_the_context() {
+    let model = common::smollm2();
+    let long = "word ".repeat(300);
+    let _serial = common::serial();
+    let out = swift_bon(&[
+        "sample",
+        &long,
+        "-m",
+        model.to_str().unwrap(),
+        "--ctx-size",
+        "64",
+    ]);
+    assert_clean_error(&out, "context holds 64");
+}
+
+#[test]
+fn sample_json_reports_every_state_for_every_token() {
+    let model = common::smollm2();
+    let _serial = common::serial();
+    let out = swift_bon(&[
+        "sample",
+        "What is 17 + 25?",
+        "-n",
+        "8",
+        "--json",
+        "--max-tokens",
+        "48",
+        "-m",
+        model.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let cands = v["candidates"].as_array().unwrap();
+    assert_eq!(cands.len(), 8);
+    let texts: std::collections::HashSet<&str> =
+        cands.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    assert!(
+        texts.len() >= 6,
+        "expected distinct candidates, got {texts:?}"
+    );
+    for c in cands {
+        assert_eq!(c["captured_states"], 31);
+        assert_eq!(c["features_per_row"], 31 * 576);
+        assert_eq!(
+            c["captured_rows"], c["tokens"],
+            "every generated token is covered: {c}"
+        );
+    }
+    assert_eq!(v["states"].as_array().unwrap().len(), 31);
+}
+
+#[test]
+fn doctor_reports_the_model_and_passes_the_self_check() {
+    let model = common::smollm2();
+    let _serial = common::serial();
+    let out = swift_bon(&["doctor", "--json", "-m", model.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["model"]["architecture"], "llama");
+    assert_eq!(v["model"]["n_layer"], 30);
+    assert_eq!(v["model"]["n_embd"], 576);
+    assert_eq!(v["self_check"]["states"], 31);
+    assert_eq!(v["versions"]["llama_cpp_sys_2"], "0.1.160");
+}
