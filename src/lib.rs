@@ -18,6 +18,7 @@
 pub mod capture;
 pub mod dataset;
 pub mod engine;
+pub mod eval;
 pub mod features;
 pub mod fetch;
 pub mod fsutil;
