@@ -9,12 +9,18 @@
 //! - [`capture`]: which graph tensors to read and how captured rows map to (candidate, token).
 //! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
 //! - [`fetch`]: fetching and verifying the known small models.
+//! - [`select`]: picking one candidate: random, oracle, majority, score argmax, SWIFT-weighted
+//!   vote, and the ranking / scaling fusions of two scores.
+//! - [`eval`]: Best-of-k accuracy per selector (first-k and the expectation over k-subsets),
+//!   score AUCs, the JSON report, text tables and plots.
 #![warn(missing_docs)]
 
 pub mod capture;
 pub mod dataset;
 pub mod engine;
+pub mod eval;
 pub mod features;
 pub mod fetch;
 pub mod fsutil;
 pub mod rng;
+pub mod select;

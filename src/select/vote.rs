@@ -1,0 +1,148 @@
+//! Answer votes: plain majority and the SWIFT-weighted vote.
+
+use std::cmp::Ordering;
+
+use super::score::{argmax, compare_scores};
+use super::Pool;
+
+/// The logistic function 1 / (1 + e^-x), computed without overflow for any finite `x`;
+/// `NaN` stays `NaN`.
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Votes for one answer within a subset.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    /// Total weight (a count for the plain majority).
+    weight: f64,
+    /// Lowest candidate index giving this answer.
+    first: usize,
+    /// The answer's representative: the highest-scored candidate giving it (weighted vote only).
+    best: usize,
+}
+
+/// Per-answer tallies, indexed through a slot table so that a vote costs O(subset size).
+#[derive(Debug, Default)]
+pub(crate) struct Tallies {
+    tallies: Vec<Tally>,
+    /// `slot[answer_id]` = position in `tallies`, or `u32::MAX` when the answer has no tally.
+    slot: Vec<u32>,
+    /// Answer ids with a tally, to reset `slot` afterwards.
+    touched: Vec<u32>,
+}
+
+impl Tallies {
+    fn reset(&mut self, n_answers: usize) {
+        for &a in &self.touched {
+            self.slot[a as usize] = u32::MAX;
+        }
+        self.touched.clear();
+        self.tallies.clear();
+        if self.slot.len() < n_answers {
+            self.slot.resize(n_answers, u32::MAX);
+        }
+    }
+
+    /// Adds `weight` for `answer` from candidate `i`; `better(i, best)` says whether `i` should
+    /// replace the answer's current representative.
+    fn add(&mut self, answer: u32, i: usize, weight: f64, better: impl Fn(usize, usize) -> bool) {
+        let s = self.slot[answer as usize];
+        if s == u32::MAX {
+            self.slot[answer as usize] = self.tallies.len() as u32;
+            self.touched.push(answer);
+            self.tallies.push(Tally {
+                weight,
+                first: i,
+                best: i,
+            });
+        } else {
+            let t = &mut self.tallies[s as usize];
+            t.weight += weight;
+            t.first = t.first.min(i);
+            if better(i, t.best) {
+                t.best = i;
+            }
+        }
+    }
+
+    /// The tally with the largest weight, ties to the earliest first occurrence.
+    fn winner(&self) -> Option<Tally> {
+        self.tallies
+            .iter()
+            .copied()
+            .reduce(|w, t| match compare_scores(t.weight, w.weight) {
+                Ordering::Greater => t,
+                Ordering::Equal if t.first < w.first => t,
+                _ => w,
+            })
+    }
+}
+
+/// Majority vote over the answers of `subset`: the most frequent answer wins; ties go to the tied
+/// answer whose first occurrence (lowest candidate index) is earliest; candidates without an
+/// answer do not vote. Returns the earliest candidate giving the winning answer. When no member
+/// has an answer, returns the earliest member. `None` for an empty subset.
+pub fn majority(pool: &Pool, subset: &[usize]) -> Option<usize> {
+    majority_with(pool, subset, &mut Tallies::default())
+}
+
+pub(crate) fn majority_with(pool: &Pool, subset: &[usize], t: &mut Tallies) -> Option<usize> {
+    t.reset(pool.n_answers());
+    for &i in subset {
+        if let Some(a) = pool.answer_id(i) {
+            t.add(a, i, 1.0, |i, best| i < best);
+        }
+    }
+    match t.winner() {
+        Some(w) => Some(w.first),
+        None => subset.iter().copied().min(),
+    }
+}
+
+/// SWIFT-weighted vote over the answers of `subset`.
+///
+/// Each member with an answer votes for it with weight `sigmoid(R)`, where `R = scores[i]` is the
+/// head's score: the head is trained with binary cross-entropy on `R` used as a logit, so
+/// `sigmoid(R)` is its estimate of the probability that the candidate is correct, and the weights
+/// do not depend on which other candidates are in the subset. A missing (`NaN`) score weighs 0.
+/// The answer with the largest sum of weights wins (sums are accumulated in subset order); ties go
+/// to the tied answer whose first occurrence (lowest candidate index) is earliest. Returns the
+/// winning answer's highest-scored candidate (ties to the lowest index). Members without an answer
+/// do not vote; when no member has one, falls back to [`argmax`] of `scores` over the subset.
+/// `None` for an empty subset.
+///
+/// Panics if `score` is not a column of `pool`.
+pub fn weighted_vote(pool: &Pool, score: usize, subset: &[usize]) -> Option<usize> {
+    weighted_vote_with(pool, score, subset, &mut Tallies::default())
+}
+
+pub(crate) fn weighted_vote_with(
+    pool: &Pool,
+    score: usize,
+    subset: &[usize],
+    t: &mut Tallies,
+) -> Option<usize> {
+    let scores = pool.scores(score);
+    t.reset(pool.n_answers());
+    let better = |i: usize, j: usize| match compare_scores(scores[i], scores[j]) {
+        Ordering::Greater => true,
+        Ordering::Equal => i < j,
+        Ordering::Less => false,
+    };
+    for &i in subset {
+        if let Some(a) = pool.answer_id(i) {
+            let w = sigmoid(scores[i]);
+            t.add(a, i, if w.is_nan() { 0.0 } else { w }, better);
+        }
+    }
+    match t.winner() {
+        Some(w) => Some(w.best),
+        None => argmax(scores, subset),
+    }
+}
