@@ -122,6 +122,11 @@ impl FeatureStore {
         &self.manifest.layout
     }
 
+    /// The manifest: format version, dtype, layout, chunk limit.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
     /// Refuses a store whose layout is not `expected`.
     pub fn check_layout(&self, expected: &FeatureLayout) -> Result<(), StoreError> {
         if &self.manifest.layout != expected {

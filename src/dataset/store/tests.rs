@@ -913,3 +913,105 @@ fn decoding_matches_scalar_conversion_across_blocks() {
         );
     }
 }
+
+#[test]
+fn readers_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<FeatureStore>();
+    shareable::<LabelledStore<'static>>();
+    shareable::<StoreError>();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = layout();
+    let problems: Vec<Problem> = (0..5).map(|p| gen_problem(p, layout.width())).collect();
+    let mut w = FeatureWriter::create_or_resume(dir.path(), &layout, &small_chunks()).unwrap();
+    for (p, rows) in problems.iter().enumerate() {
+        write_problem(&mut w, &layout, p as u64, rows);
+    }
+    assert_eq!(w.manifest().chunk_limit_bytes, 1200);
+    drop(w);
+    let store = FeatureStore::open(dir.path()).unwrap();
+    assert_eq!(store.manifest().dtype, Dtype::F16);
+    std::thread::scope(|s| {
+        for part in 0..2 {
+            let (store, problems) = (&store, &problems);
+            s.spawn(move || {
+                for p in (part..problems.len()).step_by(2) {
+                    assert_problem(store, p as u64, &problems[p]);
+                }
+            });
+        }
+    });
+}
+
+/// Environment variable that turns the next test into the child writer process.
+#[cfg(unix)]
+const CHILD_ENV: &str = "SWIFT_BON_STORE_TEST_CHILD_DIR";
+
+#[cfg(unix)]
+#[test]
+fn a_killed_writer_process_leaves_a_resumable_store() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+
+    let layout = layout();
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        // Child: append problems until killed.
+        let dir = Path::new(&dir);
+        let mut w = FeatureWriter::create_or_resume(dir, &layout, &small_chunks()).unwrap();
+        for p in w.next_problem_index()..1_000_000 {
+            write_problem(&mut w, &layout, p, &gen_problem(p, layout.width()));
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(11);
+    for round in 0..6 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "dataset::store::tests::a_killed_writer_process_leaves_a_resumable_store",
+                "--exact",
+            ])
+            .env(CHILD_ENV, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100 + rng.below(400)));
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "round {round}: the child ended on its own: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !dir.path().join(STORE_DIR).join(MANIFEST_FILE).exists() {
+            continue; // killed before it created the store
+        }
+        let store = FeatureStore::open_with(dir.path(), ReadMode::Pread).unwrap();
+        let n = store.next_problem_index();
+        assert_eq!(
+            store.problem_indices().collect::<Vec<_>>(),
+            (0..n).collect::<Vec<_>>()
+        );
+        for p in 0..n {
+            assert_problem(&store, p, &gen_problem(p, layout.width()));
+        }
+        store.verify().unwrap();
+    }
+    // Finish a few more problems and compare with an uninterrupted run of the same length.
+    let mut w = FeatureWriter::create_or_resume(dir.path(), &layout, &small_chunks()).unwrap();
+    let end = w.next_problem_index() + 3;
+    for p in w.next_problem_index()..end {
+        write_problem(&mut w, &layout, p, &gen_problem(p, layout.width()));
+    }
+    drop(w);
+    let reference = tempfile::tempdir().unwrap();
+    let mut r =
+        FeatureWriter::create_or_resume(reference.path(), &layout, &small_chunks()).unwrap();
+    for p in 0..end {
+        write_problem(&mut r, &layout, p, &gen_problem(p, layout.width()));
+    }
+    drop(r);
+    assert_eq!(files(dir.path()), files(reference.path()));
+}

@@ -273,6 +273,11 @@ impl FeatureWriter {
         &self.manifest.layout
     }
 
+    /// The manifest: format version, dtype, layout, chunk limit.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
     /// What opening removed past the committed problems (empty after a clean shutdown).
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
