@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use memmap2::{Mmap, MmapOptions};
 
 use super::error::StoreError;
+use super::format::{Digest16, DIGEST_LEN};
+
+/// Bytes hashed per read when checksumming a region with positioned reads.
+const HASH_PIECE: u64 = 8 << 20;
 
 /// How a reader gets at chunk bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -96,6 +100,34 @@ impl ChunkData {
             }
         }
     }
+
+    /// Truncated sha256 of the bytes `start..end`, read in bounded pieces.
+    pub fn digest(&self, start: u64, end: u64) -> Result<[u8; DIGEST_LEN], StoreError> {
+        match &self.source {
+            Source::Mapped(_) => {
+                let mut unused = Vec::new();
+                let bytes = self.bytes(start, (end - start) as usize, &mut unused)?;
+                let mut h = Digest16::new();
+                h.update(bytes);
+                Ok(h.finish())
+            }
+            Source::File(f) => digest_file_range(f, start, end).map_err(StoreError::io(&self.path)),
+        }
+    }
+}
+
+/// Truncated sha256 of `file`'s bytes `start..end`, read in pieces of at most 8 MiB.
+pub(crate) fn digest_file_range(file: &File, start: u64, end: u64) -> io::Result<[u8; DIGEST_LEN]> {
+    let mut h = Digest16::new();
+    let mut buf = vec![0u8; (end - start).min(HASH_PIECE) as usize];
+    let mut at = start;
+    while at < end {
+        let n = (end - at).min(HASH_PIECE) as usize;
+        read_exact_at(file, &mut buf[..n], at)?;
+        h.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(h.finish())
 }
 
 /// Maps the first `len` bytes of `file` read-only.

@@ -155,14 +155,31 @@ pub(crate) fn align_up(x: u64) -> u64 {
 }
 
 pub(crate) fn digest16(parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
-    let mut h = Sha256::new();
+    let mut h = Digest16::new();
     for p in parts {
         h.update(p);
     }
-    let full = h.finalize();
-    let mut out = [0u8; DIGEST_LEN];
-    out.copy_from_slice(&full[..DIGEST_LEN]);
-    out
+    h.finish()
+}
+
+/// Truncated sha256, fed in pieces.
+pub(crate) struct Digest16(Sha256);
+
+impl Digest16 {
+    pub fn new() -> Self {
+        Self(Sha256::new())
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> [u8; DIGEST_LEN] {
+        let full = self.0.finalize();
+        let mut out = [0u8; DIGEST_LEN];
+        out.copy_from_slice(&full[..DIGEST_LEN]);
+        out
+    }
 }
 
 /// Header of a chunk file (64 bytes):

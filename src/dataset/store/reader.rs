@@ -10,7 +10,7 @@ use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use super::chunkio::{ChunkData, ReadMode};
 use super::error::StoreError;
 use super::format::{
-    chunk_path, digest16, Manifest, ProblemRecord, BYTES_PER_VALUE, MANIFEST_FILE, STORE_DIR,
+    chunk_path, Manifest, ProblemRecord, BYTES_PER_VALUE, MANIFEST_FILE, STORE_DIR,
 };
 use super::scan::{scan, Recovery};
 use super::stats::StoreStats;
@@ -279,11 +279,8 @@ impl FeatureStore {
     /// Recomputes every problem's data checksum. Opening checks structure only; this reads all
     /// the rows. Returns the number of problems checked.
     pub fn verify(&self) -> Result<usize, StoreError> {
-        let mut scratch = Vec::new();
         for (k, r) in self.records.iter().enumerate() {
-            let len = (r.data_end - r.data_start) as usize;
-            let bytes = self.chunks[r.chunk as usize].bytes(r.data_start, len, &mut scratch)?;
-            if digest16(&[bytes]) != r.data_digest {
+            if self.chunks[r.chunk as usize].digest(r.data_start, r.data_end)? != r.data_digest {
                 return Err(StoreError::ChecksumMismatch {
                     path: chunk_path(&self.root, r.chunk),
                     entry: k as u64,

@@ -524,16 +524,17 @@ fn flipped_row_bytes_fail_verification() {
         &dir.path().join(STORE_DIR).join(chunk_file_name(chunk)),
         end - 3,
     );
-    let store = FeatureStore::open(dir.path()).unwrap();
-    assert!(matches!(
-        store.verify(),
-        Err(StoreError::ChecksumMismatch {
-            problem_index: 3,
-            entry: 3,
-            ..
-        })
-    ));
-    drop(store);
+    for mode in [ReadMode::Mmap, ReadMode::Pread] {
+        let store = FeatureStore::open_with(dir.path(), mode).unwrap();
+        assert!(matches!(
+            store.verify(),
+            Err(StoreError::ChecksumMismatch {
+                problem_index: 3,
+                entry: 3,
+                ..
+            })
+        ));
+    }
     // The writer checks the last problem before appending after it.
     assert!(matches!(
         FeatureWriter::resume(dir.path(), &layout()),

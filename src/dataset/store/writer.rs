@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
-use super::chunkio::read_exact_at;
+use super::chunkio::digest_file_range;
 use super::error::StoreError;
 use super::format::{
     align_up, chunk_path, digest16, encode_chunk_header, encode_index_header, Block, Manifest,
@@ -248,10 +248,10 @@ impl FeatureWriter {
         let (Some(rec), Some(active)) = (self.records.last(), &self.active) else {
             return Ok(());
         };
-        let mut buf = vec![0u8; (rec.data_end - rec.data_start) as usize];
         let path = chunk_path(&self.root, rec.chunk);
-        read_exact_at(&active.file, &mut buf, rec.data_start).map_err(StoreError::io(&path))?;
-        if digest16(&[&buf]) != rec.data_digest {
+        let digest = digest_file_range(&active.file, rec.data_start, rec.data_end)
+            .map_err(StoreError::io(&path))?;
+        if digest != rec.data_digest {
             return Err(StoreError::ChecksumMismatch {
                 path,
                 entry: self.records.len() as u64 - 1,
