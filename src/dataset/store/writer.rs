@@ -222,8 +222,9 @@ impl FeatureWriter {
             tracing::warn!(store = %root.display(), recovery = ?s.recovery, "feature store recovered from an interrupted run");
         }
 
-        let mut w = FeatureWriter {
-            width: s.manifest.layout.width(),
+        let width = s.manifest.layout.width();
+        let w = FeatureWriter {
+            width,
             root,
             manifest: s.manifest,
             manifest_bytes,
@@ -234,11 +235,10 @@ impl FeatureWriter {
             pending: None,
             spare: Vec::new(),
             clamped: Vec::new(),
-            halves: Vec::new(),
+            halves: vec![f16::ZERO; width],
             poisoned: None,
             recovery: s.recovery,
         };
-        w.halves = vec![f16::ZERO; w.width];
         w.verify_last()?;
         Ok(w)
     }
