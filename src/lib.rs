@@ -9,6 +9,8 @@
 //! - [`capture`]: which graph tensors to read and how captured rows map to (candidate, token).
 //! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
 //! - [`fetch`]: fetching and verifying the known small models.
+//! - [`tasks`]: problem sources (arithmetic, CoinFlip, GSM8K, MATH, any JSONL), prompts, and the
+//!   answer extraction and judging that label candidates.
 #![warn(missing_docs)]
 
 pub mod capture;
@@ -18,3 +20,4 @@ pub mod features;
 pub mod fetch;
 pub mod fsutil;
 pub mod rng;
+pub mod tasks;
