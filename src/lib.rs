@@ -13,6 +13,8 @@
 //!   vote, and the ranking / scaling fusions of two scores.
 //! - [`eval`]: Best-of-k accuracy per selector (first-k and the expectation over k-subsets),
 //!   score AUCs, the JSON report, text tables and plots.
+//! - [`tasks`]: problem sources (arithmetic, CoinFlip, GSM8K, MATH, any JSONL), prompts, and the
+//!   answer extraction and judging that label candidates.
 #![warn(missing_docs)]
 
 pub mod capture;
@@ -24,3 +26,4 @@ pub mod fetch;
 pub mod fsutil;
 pub mod rng;
 pub mod select;
+pub mod tasks;

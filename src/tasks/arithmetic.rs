@@ -1,0 +1,367 @@
+//! Generated arithmetic: "What is 347 + 128 - 95?".
+//!
+//! Problem `i` is drawn from `Rng::derive(seed, i)` alone, so a set of 200 problems is the prefix
+//! of the set of 500 with the same options. The default (sums and differences of two or three
+//! 2–3 digit numbers, non-negative results) is the mix on which SmolLM2-135M-Instruct was right
+//! for about a quarter of its candidates in the prototype (design notes §8).
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::TaskError;
+use super::{IntRange, Problem};
+use crate::rng::Rng;
+
+/// The instruction placed before each question unless the spec replaces it.
+pub const DEFAULT_INSTRUCTION: &str =
+    "Solve the arithmetic problem. End your reply with \"The answer is\" followed by the number.";
+
+/// How many times a problem is redrawn to get a non-negative result before a negative one is
+/// accepted (the draw stays deterministic either way).
+const MAX_DRAWS: usize = 64;
+
+/// An arithmetic operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ArithOp {
+    /// `+`
+    #[serde(rename = "+")]
+    Add,
+    /// `-`
+    #[serde(rename = "-")]
+    Sub,
+    /// `×` (written `*` in specs).
+    #[serde(rename = "*")]
+    Mul,
+}
+
+impl ArithOp {
+    /// The spec character: `+`, `-` or `*`.
+    pub fn spec_char(self) -> char {
+        match self {
+            Self::Add => '+',
+            Self::Sub => '-',
+            Self::Mul => '*',
+        }
+    }
+
+    /// The symbol used in questions: `+`, `-` or `×`.
+    pub fn symbol(self) -> char {
+        match self {
+            Self::Add => '+',
+            Self::Sub => '-',
+            Self::Mul => '\u{00d7}',
+        }
+    }
+
+    /// Parses `+`, `-` (or `−`), `*` (or `x`, `×`).
+    pub fn from_char(c: char) -> Option<Self> {
+        match c {
+            '+' => Some(Self::Add),
+            '-' | '\u{2212}' => Some(Self::Sub),
+            '*' | 'x' | 'X' | '\u{00d7}' => Some(Self::Mul),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ArithOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.symbol())
+    }
+}
+
+/// Options of the arithmetic task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArithmeticSpec {
+    /// Number of problems.
+    pub count: usize,
+    /// Generator seed.
+    pub seed: u64,
+    /// Operations to draw from (uniformly, per operator slot).
+    pub ops: Vec<ArithOp>,
+    /// Numbers per problem (2–4).
+    pub operands: IntRange,
+    /// Digits per number (1–9); a 1-digit number is 1–9, a d-digit one 10^(d-1) .. 10^d - 1.
+    pub digits: IntRange,
+    /// Allow negative results; when false a problem is redrawn (up to 64 times) until its
+    /// result is non-negative.
+    pub allow_negative: bool,
+    /// Replaces the default instruction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instruction: Option<String>,
+}
+
+impl Default for ArithmeticSpec {
+    fn default() -> Self {
+        Self {
+            count: 500,
+            seed: 42,
+            ops: vec![ArithOp::Add, ArithOp::Sub],
+            operands: IntRange::new(2, 3),
+            digits: IntRange::new(2, 3),
+            allow_negative: false,
+            instruction: None,
+        }
+    }
+}
+
+impl ArithmeticSpec {
+    /// Checks the options (the ranges keep every value inside `i128`).
+    pub fn validate(&self) -> Result<(), TaskError> {
+        let invalid = |option, reason: String| TaskError::InvalidOption {
+            task: "arithmetic",
+            option,
+            reason,
+        };
+        if self.ops.is_empty() {
+            return Err(invalid("ops", "at least one operation is needed".into()));
+        }
+        self.operands
+            .check(2, 4)
+            .map_err(|r| invalid("operands", r))?;
+        self.digits.check(1, 9).map_err(|r| invalid("digits", r))?;
+        Ok(())
+    }
+}
+
+/// One drawn expression: numbers and the operators between them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Expr {
+    numbers: Vec<i128>,
+    ops: Vec<ArithOp>,
+}
+
+impl Expr {
+    fn draw(spec: &ArithmeticSpec, rng: &mut Rng) -> Self {
+        let n = rng.range_inclusive(spec.operands.min.into(), spec.operands.max.into());
+        let mut numbers = Vec::new();
+        let mut ops = Vec::new();
+        for k in 0..n {
+            let d = rng.range_inclusive(spec.digits.min.into(), spec.digits.max.into()) as u32;
+            let lo = if d == 1 { 1 } else { 10i64.pow(d - 1) };
+            let hi = 10i64.pow(d) - 1;
+            numbers.push(i128::from(rng.range_inclusive(lo, hi)));
+            if k > 0 {
+                ops.push(spec.ops[rng.below(spec.ops.len() as u64) as usize]);
+            }
+        }
+        Self { numbers, ops }
+    }
+
+    /// The value with the usual precedence (`×` before `+` and `-`).
+    fn value(&self) -> i128 {
+        let mut total = 0i128;
+        let mut term = self.numbers[0];
+        let mut sign = 1i128;
+        for (op, &x) in self.ops.iter().zip(&self.numbers[1..]) {
+            match op {
+                ArithOp::Mul => term *= x,
+                ArithOp::Add | ArithOp::Sub => {
+                    total += sign * term;
+                    sign = if *op == ArithOp::Sub { -1 } else { 1 };
+                    term = x;
+                }
+            }
+        }
+        total + sign * term
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.numbers[0])?;
+        for (op, x) in self.ops.iter().zip(&self.numbers[1..]) {
+            write!(f, " {op} {x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Problem `index` of the set defined by `spec` (id `arith-<seed>-<index>`).
+pub fn problem(spec: &ArithmeticSpec, index: usize) -> Problem {
+    let mut rng = Rng::derive(spec.seed, index as u64);
+    let mut expr = Expr::draw(spec, &mut rng);
+    for _ in 1..MAX_DRAWS {
+        if spec.allow_negative || expr.value() >= 0 {
+            break;
+        }
+        expr = Expr::draw(spec, &mut rng);
+    }
+    Problem {
+        id: format!("arith-{}-{index}", spec.seed),
+        question: format!("What is {expr}?"),
+        reference: expr.value().to_string(),
+    }
+}
+
+/// All `spec.count` problems.
+pub fn generate(spec: &ArithmeticSpec) -> Result<Vec<Problem>, TaskError> {
+    spec.validate()?;
+    Ok((0..spec.count).map(|i| problem(spec, i)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_and_rendering() {
+        let e = Expr {
+            numbers: vec![347, 128, 95],
+            ops: vec![ArithOp::Add, ArithOp::Sub],
+        };
+        assert_eq!(e.to_string(), "347 + 128 - 95");
+        assert_eq!(e.value(), 380);
+        let e = Expr {
+            numbers: vec![10, 3, 4, 2],
+            ops: vec![ArithOp::Sub, ArithOp::Mul, ArithOp::Add],
+        };
+        assert_eq!(e.to_string(), "10 - 3 \u{00d7} 4 + 2");
+        assert_eq!(e.value(), 0);
+        let e = Expr {
+            numbers: vec![5, 6, 7],
+            ops: vec![ArithOp::Mul, ArithOp::Sub],
+        };
+        assert_eq!(e.value(), 23);
+    }
+
+    #[test]
+    fn defaults_match_the_prototype_mix() {
+        let spec = ArithmeticSpec::default();
+        let problems = generate(&spec).unwrap();
+        assert_eq!(problems.len(), 500);
+        let mut three = 0;
+        for p in &problems {
+            let q = p
+                .question
+                .strip_prefix("What is ")
+                .unwrap()
+                .strip_suffix('?')
+                .unwrap();
+            let parts: Vec<&str> = q.split(' ').collect();
+            assert!(parts.len() == 3 || parts.len() == 5, "{q}");
+            three += usize::from(parts.len() == 5);
+            for (k, part) in parts.iter().enumerate() {
+                if k % 2 == 0 {
+                    assert!((2..=3).contains(&part.len()), "{q}");
+                } else {
+                    assert!(*part == "+" || *part == "-", "{q}");
+                }
+            }
+            let value: i128 = p.reference.parse().unwrap();
+            assert!(value >= 0, "{q} = {value}");
+            // The reference is what the expression evaluates to.
+            let mut total: i128 = parts[0].parse().unwrap();
+            for pair in parts[1..].chunks(2) {
+                let x: i128 = pair[1].parse().unwrap();
+                total += if pair[0] == "+" { x } else { -x };
+            }
+            assert_eq!(total, value, "{q}");
+        }
+        assert!(
+            (150..350).contains(&three),
+            "{three} of 500 have three operands"
+        );
+    }
+
+    #[test]
+    fn sets_are_prefixes_and_seeded() {
+        let small = ArithmeticSpec {
+            count: 200,
+            ..ArithmeticSpec::default()
+        };
+        let large = ArithmeticSpec {
+            count: 500,
+            ..ArithmeticSpec::default()
+        };
+        let a = generate(&small).unwrap();
+        let b = generate(&large).unwrap();
+        assert_eq!(a[..], b[..200]);
+        assert_eq!(a, generate(&small).unwrap());
+        let other = generate(&ArithmeticSpec {
+            seed: 7,
+            ..small.clone()
+        })
+        .unwrap();
+        assert_ne!(a, other);
+        assert_eq!(a[3].id, "arith-42-3");
+        assert_eq!(other[3].id, "arith-7-3");
+    }
+
+    #[test]
+    fn options_change_the_problems() {
+        let spec = ArithmeticSpec {
+            count: 300,
+            ops: vec![ArithOp::Mul],
+            operands: IntRange::new(2, 2),
+            digits: IntRange::new(1, 1),
+            allow_negative: true,
+            ..ArithmeticSpec::default()
+        };
+        for p in generate(&spec).unwrap() {
+            let q = p
+                .question
+                .strip_prefix("What is ")
+                .unwrap()
+                .strip_suffix('?')
+                .unwrap();
+            let (a, b) = q.split_once(" \u{00d7} ").unwrap();
+            let (a, b): (i128, i128) = (a.parse().unwrap(), b.parse().unwrap());
+            assert!((1..=9).contains(&a) && (1..=9).contains(&b));
+            assert_eq!(p.reference, (a * b).to_string());
+        }
+        let negatives = generate(&ArithmeticSpec {
+            ops: vec![ArithOp::Sub],
+            allow_negative: true,
+            ..ArithmeticSpec::default()
+        })
+        .unwrap();
+        assert!(negatives.iter().any(|p| p.reference.starts_with('-')));
+    }
+
+    #[test]
+    fn invalid_options_are_rejected() {
+        let bad = [
+            ArithmeticSpec {
+                ops: vec![],
+                ..ArithmeticSpec::default()
+            },
+            ArithmeticSpec {
+                operands: IntRange::new(1, 3),
+                ..ArithmeticSpec::default()
+            },
+            ArithmeticSpec {
+                digits: IntRange::new(3, 2),
+                ..ArithmeticSpec::default()
+            },
+            ArithmeticSpec {
+                digits: IntRange::new(1, 10),
+                ..ArithmeticSpec::default()
+            },
+        ];
+        for spec in bad {
+            assert!(
+                matches!(generate(&spec), Err(TaskError::InvalidOption { .. })),
+                "{spec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn largest_problems_do_not_overflow() {
+        let spec = ArithmeticSpec {
+            count: 50,
+            ops: vec![ArithOp::Mul],
+            operands: IntRange::new(4, 4),
+            digits: IntRange::new(9, 9),
+            ..ArithmeticSpec::default()
+        };
+        for p in generate(&spec).unwrap() {
+            assert!(p.reference.len() >= 33, "{p:?}");
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! CoinFlip, the symbolic task of the SWIFT paper, generated here (never downloaded: a public
+//! copy appears to have inverted labels).
+//!
+//! "A coin is heads up. Ka flips the coin. Sherrie does not flip the coin. Is the coin still
+//! heads up? Note that "flip" here means "reverse"." The answer is `yes` exactly when the number
+//! of flips is even. Problem `i` is drawn from `Rng::derive(seed, i)` alone.
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+use super::error::TaskError;
+use super::{IntRange, Problem};
+use crate::rng::Rng;
+
+/// The instruction placed before each question unless the spec replaces it.
+pub const DEFAULT_INSTRUCTION: &str = "Answer the question. Start your reply with Yes or No.";
+
+/// The fixed list people are drawn from (distinct within a problem).
+pub const NAMES: &[&str] = &[
+    "Ka",
+    "Sherrie",
+    "Jamey",
+    "Maybelle",
+    "Millicent",
+    "Lupe",
+    "Ira",
+    "Gilda",
+    "Leslie",
+    "Alicia",
+    "Tom",
+    "Priya",
+    "Omar",
+    "Yuki",
+    "Elena",
+    "Kwame",
+    "Sofia",
+    "Liam",
+    "Mei",
+    "Diego",
+    "Fatima",
+    "Noah",
+    "Ingrid",
+    "Ravi",
+    "Chloe",
+    "Mateo",
+    "Aisha",
+    "Hugo",
+    "Nadia",
+    "Felix",
+    "Zara",
+    "Tariq",
+    "Greta",
+    "Jonas",
+    "Leila",
+    "Pablo",
+    "Hana",
+    "Oscar",
+    "Amara",
+    "Viktor",
+];
+
+/// Options of the coin-flip task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoinflipSpec {
+    /// Number of problems.
+    pub count: usize,
+    /// Generator seed.
+    pub seed: u64,
+    /// People per problem, each of whom flips the coin or not with probability 1/2.
+    pub people: IntRange,
+    /// Replaces the default instruction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instruction: Option<String>,
+}
+
+impl Default for CoinflipSpec {
+    fn default() -> Self {
+        Self {
+            count: 500,
+            seed: 42,
+            people: IntRange::new(2, 4),
+            instruction: None,
+        }
+    }
+}
+
+impl CoinflipSpec {
+    /// Checks the options.
+    pub fn validate(&self) -> Result<(), TaskError> {
+        self.people
+            .check(1, NAMES.len() as u32)
+            .map_err(|reason| TaskError::InvalidOption {
+                task: "coinflip",
+                option: "people",
+                reason,
+            })
+    }
+}
+
+/// Problem `index` of the set defined by `spec` (id `coin-<seed>-<index>`).
+pub fn problem(spec: &CoinflipSpec, index: usize) -> Problem {
+    let mut rng = Rng::derive(spec.seed, index as u64);
+    let k = rng.range_inclusive(spec.people.min.into(), spec.people.max.into()) as usize;
+    let mut order: Vec<usize> = (0..NAMES.len()).collect();
+    rng.shuffle(&mut order);
+    let mut question = String::from("A coin is heads up.");
+    let mut flips = 0;
+    for &who in &order[..k] {
+        let name = NAMES[who];
+        if rng.below(2) == 1 {
+            flips += 1;
+            question.push_str(&format!(" {name} flips the coin."));
+        } else {
+            question.push_str(&format!(" {name} does not flip the coin."));
+        }
+    }
+    question.push_str(" Is the coin still heads up? Note that \"flip\" here means \"reverse\".");
+    Problem {
+        id: format!("coin-{}-{index}", spec.seed),
+        question,
+        reference: if flips % 2 == 0 { "yes" } else { "no" }.to_string(),
+    }
+}
+
+/// All `spec.count` problems.
+pub fn generate(spec: &CoinflipSpec) -> Result<Vec<Problem>, TaskError> {
+    spec.validate()?;
+    Ok((0..spec.count).map(|i| problem(spec, i)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Re-derives the label from the text alone.
+    fn label_from_text(question: &str) -> &'static str {
+        let flips = question.matches(" flips the coin.").count();
+        if flips % 2 == 0 {
+            "yes"
+        } else {
+            "no"
+        }
+    }
+
+    #[test]
+    fn labels_follow_the_parity_of_flips() {
+        let problems = generate(&CoinflipSpec::default()).unwrap();
+        let mut yes = 0;
+        for p in &problems {
+            assert!(p.question.starts_with("A coin is heads up. "));
+            assert!(p.question.contains("Is the coin still heads up?"));
+            assert_eq!(p.reference, label_from_text(&p.question), "{}", p.question);
+            let people = p.question.matches(" the coin.").count();
+            assert!((2..=4).contains(&people), "{}", p.question);
+            yes += usize::from(p.reference == "yes");
+        }
+        // Roughly balanced labels.
+        assert!((200..300).contains(&yes), "{yes} yes of 500");
+    }
+
+    #[test]
+    fn names_are_distinct_within_a_problem() {
+        let spec = CoinflipSpec {
+            people: IntRange::new(6, 6),
+            ..CoinflipSpec::default()
+        };
+        for p in generate(&spec).unwrap() {
+            let mut names: Vec<&str> = p
+                .question
+                .split(". ")
+                .skip(1)
+                .take(6)
+                .map(|s| s.split(' ').next().unwrap())
+                .collect();
+            assert_eq!(names.len(), 6);
+            assert!(names.iter().all(|n| NAMES.contains(n)), "{names:?}");
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), 6, "{}", p.question);
+        }
+    }
+
+    #[test]
+    fn sets_are_prefixes_and_seeded() {
+        let a = generate(&CoinflipSpec {
+            count: 200,
+            ..CoinflipSpec::default()
+        })
+        .unwrap();
+        let b = generate(&CoinflipSpec::default()).unwrap();
+        assert_eq!(a[..], b[..200]);
+        assert_eq!(a[0].id, "coin-42-0");
+        let c = generate(&CoinflipSpec {
+            seed: 1,
+            ..CoinflipSpec::default()
+        })
+        .unwrap();
+        assert_ne!(b, c);
+    }
+
+    #[test]
+    fn bad_people_ranges_are_rejected() {
+        for people in [
+            IntRange::new(0, 2),
+            IntRange::new(3, 2),
+            IntRange::new(1, 41),
+        ] {
+            let spec = CoinflipSpec {
+                people,
+                ..CoinflipSpec::default()
+            };
+            assert!(matches!(
+                generate(&spec),
+                Err(TaskError::InvalidOption { .. })
+            ));
+        }
+    }
+}

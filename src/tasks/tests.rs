@@ -1,0 +1,666 @@
+//! Checker tables with realistic small-model outputs, file handling, and checks against the
+//! shared GSM8K and MATH-500 copies (skipped with a note when `../shared/datasets` is absent).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+/// (candidate text, expected extracted answer, expected correct)
+type Row<'a> = (&'a str, Option<&'a str>, bool);
+
+fn run_table(kind: AnswerKind, reference: &str, rows: &[Row<'_>]) {
+    for &(text, answer, correct) in rows {
+        let got = kind.extract(text);
+        assert_eq!(got.as_deref(), answer, "{kind} extract from {text:?}");
+        let judged = got.as_deref().is_some_and(|a| kind.judge(a, reference));
+        assert_eq!(
+            judged, correct,
+            "{kind} judge {got:?} vs {reference:?} from {text:?}"
+        );
+    }
+}
+
+#[test]
+fn arithmetic_outputs() {
+    // What is 347 + 128 - 95?
+    let rows: &[Row<'_>] = &[
+        ("The answer is 380.", Some("380"), true),
+        ("347 + 128 - 95 = 380", Some("380"), true),
+        ("**380**", Some("380"), true),
+        ("\\boxed{380}", Some("380"), true),
+        ("The final answer is $\\boxed{380}$", Some("380"), true),
+        ("= 380", Some("380"), true),
+        ("380 apples", Some("380"), true),
+        ("The answer is 380.0", Some("380"), true),
+        ("The answer is 347 + 128 - 95 = 380.", Some("380"), true),
+        (
+            "Sure! Let's calculate: 347 + 128 - 95. The answer is 380!",
+            Some("380"),
+            true,
+        ),
+        (
+            "First, 347 + 128 = 475. Then 475 - 95 = 380. The answer is 380.",
+            Some("380"),
+            true,
+        ),
+        (
+            "To solve this, we add 347 and 128 to get 475, and then subtract 95 to get 380. \
+             So, the answer is: 380",
+            Some("380"),
+            true,
+        ),
+        (
+            "**Answer:** 380\n\nExplanation: 347 + 128 = 475",
+            Some("380"),
+            true,
+        ),
+        (
+            "347 + 128 = 475\n475 - 95 = 370\nThe answer is 370.",
+            Some("370"),
+            false,
+        ),
+        ("The answer is 1,380", Some("1380"), false),
+        ("The result is -380", Some("-380"), false),
+        // The explicit phrase wins over a later correction: rule 2 before rule 3.
+        (
+            "The answer is 475. Wait, 475 - 95 = 380.",
+            Some("475"),
+            false,
+        ),
+        // Only restating the question: the last number is 95.
+        ("347 + 128 - 95", Some("95"), false),
+        ("The answer is 5 + 3", Some("3"), false),
+        ("The answer is three hundred eighty.", None, false),
+        ("I'm sorry, I can't help with that.", None, false),
+        ("", None, false),
+    ];
+    run_table(AnswerKind::Number, "380", rows);
+}
+
+#[test]
+fn coinflip_outputs() {
+    let yes: &[Row<'_>] = &[
+        ("Yes", Some("yes"), true),
+        ("yes.", Some("yes"), true),
+        ("**Yes**, the coin is still heads up.", Some("yes"), true),
+        ("The coin is still heads up.", Some("yes"), true),
+        ("Heads up", Some("yes"), true),
+        ("The answer is yes.", Some("yes"), true),
+        ("\\boxed{\\text{Yes}}", Some("yes"), true),
+        (
+            "No one flips the coin, so it is still heads up.",
+            Some("yes"),
+            true,
+        ),
+        (
+            "Ka flips the coin, so it is tails up. Sherrie flips the coin, so it is heads up \
+             again. The coin was flipped 2 times, which is even, so it is still heads up.",
+            Some("yes"),
+            true,
+        ),
+        ("Is the coin still heads up? Yes, it is.", Some("yes"), true),
+        ("No, it is tails up.", Some("no"), false),
+        ("No, the coin is not heads up.", Some("no"), false),
+        ("The coin is no longer heads up.", Some("no"), false),
+        ("Answer: No", Some("no"), false),
+        ("\\boxed{No}", Some("no"), false),
+        ("Tails.", Some("no"), false),
+        (
+            "Ka flips the coin. The coin is now tails up. Sherrie does not flip the coin. The \
+             coin is still tails up.",
+            Some("no"),
+            false,
+        ),
+        // Ambiguous or no answer.
+        ("Yes, it is tails up.", None, false),
+        ("The coin is heads up or tails up.", None, false),
+        (
+            "A coin is heads up. Ka flips the coin. Sherrie does not flip the coin. Is the coin \
+             still heads up?",
+            None,
+            false,
+        ),
+        ("Maybe.", None, false),
+        ("I am not sure what you mean.", None, false),
+        ("", None, false),
+    ];
+    run_table(AnswerKind::YesNo, "yes", yes);
+    // The same texts against a "no" reference flip every parsed verdict.
+    let flipped: Vec<Row<'_>> = yes
+        .iter()
+        .map(|&(t, a, _)| (t, a, a == Some("no")))
+        .collect();
+    run_table(AnswerKind::YesNo, "no", &flipped);
+}
+
+#[test]
+fn coinflip_task_judges_generated_labels() {
+    let task = TaskSpec::Coinflip(CoinflipSpec {
+        count: 50,
+        ..CoinflipSpec::default()
+    })
+    .build()
+    .unwrap();
+    for p in task.problems() {
+        let (right, wrong) = if p.reference == "yes" {
+            ("Yes, it is still heads up.", "No, it is tails up.")
+        } else {
+            ("No, it is tails up.", "Yes, it is still heads up.")
+        };
+        assert!(task.check(p, right).correct, "{p:?}");
+        assert!(!task.check(p, wrong).correct, "{p:?}");
+        // Echoing the problem back answers nothing.
+        assert_eq!(task.check(p, &p.question).answer, None, "{p:?}");
+    }
+}
+
+#[test]
+fn gsm8k_outputs() {
+    // Janet's ducks: 18.
+    let ducks: &[Row<'_>] = &[
+        (
+            "Janet sells 16 - 3 - 4 = 9 eggs. She makes 9 * $2 = $18 every day.\n#### 18",
+            Some("18"),
+            true,
+        ),
+        ("She makes $18 every day.", Some("18"), true),
+        ("The answer is $18.", Some("18"), true),
+        ("The answer is: \\boxed{18}", Some("18"), true),
+        ("\\boxed{\\$18.00}", Some("18"), true),
+        ("\\boxed{18 \\text{ dollars}}", Some("18"), true),
+        (
+            "She makes 9 * 2 = 18 dollars per day. So the answer is 18 dollars.",
+            Some("18"),
+            true,
+        ),
+        ("16 - 3 - 4 = 9 eggs\n9 x 2 = 18", Some("18"), true),
+        ("The answer is 9.", Some("9"), false),
+        ("Janet makes 18.5 dollars.", Some("18.5"), false),
+        ("I don't know.", None, false),
+    ];
+    run_table(AnswerKind::Number, "18", ducks);
+    // Josh's house: 70,000.
+    let house: &[Row<'_>] = &[
+        ("He made a profit of $70,000.", Some("70000"), true),
+        ("profit is $70,000.00", Some("70000"), true),
+        ("\\boxed{70,000}", Some("70000"), true),
+        ("\\boxed{70{,}000}", Some("70000"), true),
+        ("The answer is 70k.", Some("70"), false),
+        ("The answer is 70 000.", Some("70"), false),
+        (
+            "He made 200,000 - 130,000 = $70,000 profit.",
+            Some("70000"),
+            true,
+        ),
+    ];
+    run_table(AnswerKind::Number, "70,000", house);
+    let negative: &[Row<'_>] = &[
+        ("The answer is -10", Some("-10"), true),
+        (
+            "The temperature fell to \u{2212}10 degrees.",
+            Some("-10"),
+            true,
+        ),
+        ("The answer is 10", Some("10"), false),
+        ("5 - 15 = -10", Some("-10"), true),
+    ];
+    run_table(AnswerKind::Number, "-10", negative);
+    let fractions: &[Row<'_>] = &[
+        ("The answer is 3/4.", Some("0.75"), true),
+        ("\\boxed{\\frac{3}{4}}", Some("0.75"), true),
+        ("That is 0.750 of the cake.", Some("0.75"), true),
+        ("The answer is 75%.", Some("75"), false),
+    ];
+    run_table(AnswerKind::Number, "0.75", fractions);
+    assert!(AnswerKind::Number.judge("3.0", "3"));
+    assert!(AnswerKind::Number.judge("1,000", "1000"));
+    assert!(AnswerKind::Number.judge("$1,000.", "1000"));
+    assert!(AnswerKind::Number.judge("25%", "25"));
+    assert!(AnswerKind::Number.judge("1/3", "2/6"));
+    assert!(!AnswerKind::Number.judge("0.33", "1/3"));
+    assert!(!AnswerKind::Number.judge("", "0"));
+}
+
+#[test]
+fn math_outputs() {
+    let half: &[Row<'_>] = &[
+        (
+            "So the probability is $\\boxed{\\frac12}$.",
+            Some("0.5"),
+            true,
+        ),
+        ("\\boxed{0.5}", Some("0.5"), true),
+        ("The answer is $\\frac{1}{2}$.", Some("0.5"), true),
+        ("\\boxed{1/2}", Some("0.5"), true),
+        ("\\boxed{\\dfrac{1}{2}}", Some("0.5"), true),
+        ("\\boxed{\\frac{2}{4}}", Some("0.5"), true),
+        (
+            "First $\\boxed{3}$, then finally $\\boxed{\\frac{1}{2}}$",
+            Some("0.5"),
+            true,
+        ),
+        ("\\boxed{\\frac{1}{3}}", Some("1/3"), false),
+        ("I think the answer involves a circle.", None, false),
+        ("\\boxed{}", None, false),
+    ];
+    run_table(AnswerKind::Math, "\\frac{1}{2}", half);
+    let cases: &[(&str, &str, bool)] = &[
+        (
+            "\\left( 3, \\frac{\\pi}{2} \\right)",
+            "\\boxed{(3, \\frac{\\pi}{2})}",
+            true,
+        ),
+        (
+            "\\left( 3, \\frac{\\pi}{2} \\right)",
+            "\\boxed{(3, \\dfrac\\pi2)}",
+            true,
+        ),
+        // Not implemented: symbolic equivalence.
+        (
+            "\\left( 3, \\frac{\\pi}{2} \\right)",
+            "\\boxed{(3,\\pi/2)}",
+            false,
+        ),
+        ("10,\\!080", "\\boxed{10080}", true),
+        ("10,\\!080", "The answer is $10,080$.", true),
+        ("90^\\circ", "\\boxed{90^\\circ}", true),
+        ("90^\\circ", "\\boxed{90}", true),
+        ("90^\\circ", "The angle is $90$ degrees.", true),
+        ("x=5", "\\boxed{5}", true),
+        ("x=5", "\\boxed{x = 5}", true),
+        ("\\text{(C)}", "\\boxed{C}", true),
+        ("\\text{(C)}", "\\boxed{(C)}", true),
+        ("\\text{(C)}", "\\boxed{\\text{(D)}}", false),
+        ("\\$18.90", "\\boxed{18.90}", true),
+        ("\\$18.90", "\\boxed{\\$18.9}", true),
+        ("5.4 \\text{ cents}", "\\boxed{5.4}", true),
+        ("\\sqrt{5}", "\\boxed{\\sqrt5}", true),
+        ("\\sqrt{5}", "\\boxed{\\sqrt{6}}", false),
+        ("p - q", "\\boxed{p-q}", true),
+        ("p - q", "\\boxed{q - p}", false),
+        ("(-\\infty, 0]", "$\\boxed{(-\\infty,0]}$", true),
+        ("\\frac{14}{3}", "\\boxed{4\\frac{2}{3}}", true),
+        ("\\text{Evelyn}", "\\boxed{\\text{Evelyn}}", true),
+        ("\\text{Evelyn}", "\\boxed{Evelyn}", true),
+        ("\\text{Evelyn}", "\\boxed{Navin}", false),
+        (
+            "\\begin{pmatrix} -1 \\\\ 2 \\end{pmatrix}",
+            "\\boxed{\\begin{pmatrix}-1\\\\2\\end{pmatrix}}",
+            true,
+        ),
+        (
+            "\\left( \\frac{3}{2}, -13 \\right)",
+            "\\boxed{(1.5, -13)}",
+            true,
+        ),
+        ("3, 5, 7", "\\boxed{3,5,7}", true),
+        ("3, 5, 7", "\\boxed{3,5}", false),
+        (
+            "12",
+            "Final Answer: The final answer is $12$. I hope it is correct.",
+            true,
+        ),
+        ("12", "The area is 12 square units.", true),
+        ("12", "The answer is 13.", false),
+    ];
+    for &(reference, text, correct) in cases {
+        let answer = AnswerKind::Math.extract(text);
+        let judged = answer
+            .as_deref()
+            .is_some_and(|a| AnswerKind::Math.judge(a, reference));
+        assert_eq!(judged, correct, "{text:?} -> {answer:?} vs {reference:?}");
+    }
+}
+
+#[test]
+fn jsonl_kinds() {
+    let choice: &[Row<'_>] = &[
+        ("The answer is (B).", Some("B"), true),
+        ("B) 42 apples", Some("B"), true),
+        ("\\boxed{B}", Some("B"), true),
+        ("Answer: B", Some("B"), true),
+        (
+            "Looking at the options, (A) is too small and (B) fits.",
+            Some("B"),
+            true,
+        ),
+        ("The answer is C.", Some("C"), false),
+        ("I would choose the second one.", None, false),
+    ];
+    run_table(AnswerKind::Choice, "(B)", choice);
+    let exact: &[Row<'_>] = &[
+        ("The answer is Paris.", Some("paris"), true),
+        ("\\boxed{PARIS}", Some("paris"), true),
+        ("It is the capital.\nParis", Some("paris"), true),
+        ("The answer is Lyon.", Some("lyon"), false),
+    ];
+    run_table(AnswerKind::Exact, "Paris.", exact);
+}
+
+/// A temporary JSONL file with the given lines.
+fn temp_jsonl(lines: &[&str]) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new()
+        .suffix(".jsonl")
+        .tempfile()
+        .unwrap();
+    for line in lines {
+        writeln!(f, "{line}").unwrap();
+    }
+    f.flush().unwrap();
+    f
+}
+
+#[test]
+fn jsonl_task_reads_any_file() {
+    let f = temp_jsonl(&[
+        r#"{"question": "Is 7 prime?", "answer": true}"#,
+        "",
+        r#"{"question": "Is 8 prime?", "answer": "No"}"#,
+        r#"{"question": "Is 9 prime?", "answer": false, "extra": 1}"#,
+    ]);
+    let spec = TaskSpec::Jsonl(JsonlSpec::new(f.path(), AnswerKind::YesNo));
+    let task = spec.build().unwrap();
+    let refs: Vec<&str> = task
+        .problems()
+        .iter()
+        .map(|p| p.reference.as_str())
+        .collect();
+    assert_eq!(refs, ["yes", "No", "no"]);
+    let stem = f.path().file_stem().unwrap().to_str().unwrap().to_string();
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // Blank lines are not records: the third problem is record 2 (line 4).
+    assert_eq!(task.problems()[2].id, format!("jsonl-{stem}-2"));
+    assert!(task.check(&task.problems()[1], "No, 8 = 2 x 4.").correct);
+    assert!(task
+        .prompt(&task.problems()[0])
+        .contains("Start your reply with Yes or No"));
+
+    let numbers = temp_jsonl(&[
+        r#"{"q": "2+2?", "a": 4}"#,
+        r#"{"q": "Half of 3?", "a": "1.5"}"#,
+    ]);
+    let mut spec = JsonlSpec::new(numbers.path(), AnswerKind::Number);
+    spec.question_field = "q".into();
+    spec.answer_field = "a".into();
+    let task = TaskSpec::Jsonl(spec).build().unwrap();
+    assert!(task.check(&task.problems()[0], "2 + 2 = 4").correct);
+    assert!(task.check(&task.problems()[1], "It is 3/2.").correct);
+}
+
+#[test]
+fn offset_and_limit_take_a_slice() {
+    let lines: Vec<String> = (0..10)
+        .map(|i| format!("{{\"question\": \"q{i}\", \"answer\": \"step\\n#### {i}\"}}"))
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let f = temp_jsonl(&refs);
+    let all = gsm8k::load(&FileSpec::new(f.path())).unwrap();
+    assert_eq!(all.len(), 10);
+    let slice = gsm8k::load(&FileSpec::new(f.path()).with_offset(3).with_limit(4)).unwrap();
+    assert_eq!(slice, all[3..7]);
+    assert!(slice[0].id.ends_with("-3"), "{}", slice[0].id);
+    let tail = gsm8k::load(&FileSpec::new(f.path()).with_offset(8).with_limit(100)).unwrap();
+    assert_eq!(tail, all[8..]);
+    let err = gsm8k::load(&FileSpec::new(f.path()).with_offset(10)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TaskError::NoProblems {
+                available: 10,
+                offset: 10,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = gsm8k::load(&FileSpec::new(f.path()).with_limit(0)).unwrap_err();
+    assert!(matches!(err, TaskError::NoProblems { .. }), "{err}");
+}
+
+#[test]
+fn bad_files_give_typed_errors_with_line_numbers() {
+    let good = "{\"question\": \"q\", \"answer\": \"x\\n#### 5\"}";
+    let cases: &[(&[&str], &str, usize)] = &[
+        (&[good, "{not json"], "InvalidJson", 2),
+        (&[good, "", "[1, 2]"], "InvalidJson", 3),
+        (&["{\"answer\": \"#### 5\"}"], "MissingField:question", 1),
+        (&[good, r#"{"question": "q"}"#], "MissingField:answer", 2),
+        (
+            &["{\"question\": 3, \"answer\": \"#### 5\"}"],
+            "WrongType:question",
+            1,
+        ),
+        (
+            &[good, good, r#"{"question": "q", "answer": "5"}"#],
+            "NoAnswerMarker",
+            3,
+        ),
+        (
+            &["{\"question\": \"q\", \"answer\": \"#### five\"}"],
+            "BadReference",
+            1,
+        ),
+    ];
+    for &(lines, what, want_line) in cases {
+        let f = temp_jsonl(lines);
+        let err = gsm8k::load(&FileSpec::new(f.path())).unwrap_err();
+        let (kind, line) = match &err {
+            TaskError::InvalidJson { line, .. } => ("InvalidJson".to_string(), *line),
+            TaskError::MissingField { line, field, .. } => (format!("MissingField:{field}"), *line),
+            TaskError::WrongType { line, field, .. } => (format!("WrongType:{field}"), *line),
+            TaskError::NoAnswerMarker { line, .. } => ("NoAnswerMarker".to_string(), *line),
+            TaskError::BadReference { line, .. } => ("BadReference".to_string(), *line),
+            other => panic!("unexpected error {other}"),
+        };
+        assert_eq!((kind.as_str(), line), (what, want_line), "{err}");
+        let message = err.to_string();
+        let location = format!("{}:{want_line}:", f.path().display());
+        assert!(message.starts_with(&location), "{message}");
+    }
+
+    // Not UTF-8.
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(b"{\"question\": \"\xff\", \"answer\": \"#### 1\"}\n")
+        .unwrap();
+    let err = gsm8k::load(&FileSpec::new(f.path())).unwrap_err();
+    assert!(matches!(err, TaskError::NotUtf8 { line: 1, .. }), "{err}");
+
+    // Missing file.
+    let missing = Path::new("/nonexistent/swift-bon/test.jsonl");
+    let err = gsm8k::load(&FileSpec::new(missing)).unwrap_err();
+    assert!(matches!(err, TaskError::Io { .. }), "{err}");
+    assert!(err
+        .to_string()
+        .contains("/nonexistent/swift-bon/test.jsonl"));
+
+    // MATH and JSONL records are validated too.
+    let f = temp_jsonl(&[r#"{"problem": "p", "answer": "  "}"#]);
+    let err = math::load(&FileSpec::new(f.path())).unwrap_err();
+    assert!(
+        matches!(err, TaskError::BadReference { line: 1, .. }),
+        "{err}"
+    );
+    let f = temp_jsonl(&[r#"{"question": "q", "answer": "maybe"}"#]);
+    let err = jsonl::load(&JsonlSpec::new(f.path(), AnswerKind::YesNo)).unwrap_err();
+    assert!(
+        matches!(err, TaskError::BadReference { line: 1, .. }),
+        "{err}"
+    );
+    let f = temp_jsonl(&[r#"{"question": "q", "answer": [1]}"#]);
+    let err = jsonl::load(&JsonlSpec::new(f.path(), AnswerKind::Number)).unwrap_err();
+    assert!(matches!(err, TaskError::WrongType { line: 1, .. }), "{err}");
+}
+
+#[test]
+fn skip_invalid_keeps_going_and_keeps_ids() {
+    let f = temp_jsonl(&[
+        "\u{feff}{\"question\": \"a\", \"answer\": \"#### 1\"}",
+        "oops",
+        "{\"question\": \"c\", \"answer\": \"#### 3\"}",
+    ]);
+    let spec = FileSpec {
+        skip_invalid: true,
+        ..FileSpec::new(f.path())
+    };
+    let problems = gsm8k::load(&spec).unwrap();
+    assert_eq!(problems.len(), 2);
+    assert!(problems[0].id.ends_with("-0") && problems[1].id.ends_with("-2"));
+    assert_eq!(problems[1].reference, "3");
+    assert!(gsm8k::load(&FileSpec::new(f.path())).is_err());
+}
+
+#[test]
+fn math_records_fall_back_to_the_solution_box() {
+    let f = temp_jsonl(&[
+        r#"{"problem": "p", "solution": "so $\\boxed{\\frac{1}{2}}$."}"#,
+        r#"{"question": "q", "answer": "7"}"#,
+    ]);
+    let problems = math::load(&FileSpec::new(f.path())).unwrap();
+    assert_eq!(problems[0].reference, "\\frac{1}{2}");
+    assert_eq!(problems[1].question, "q");
+    let f = temp_jsonl(&[r#"{"problem": "p", "solution": "no box"}"#]);
+    assert!(matches!(
+        math::load(&FileSpec::new(f.path())),
+        Err(TaskError::BadReference { .. })
+    ));
+}
+
+/// `../shared/datasets/<rel>` beside the checkout, or `None` (with a note) when absent.
+fn shared_dataset(rel: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/datasets")
+        .join(rel);
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!("SKIPPED: {} not found", path.display());
+        None
+    }
+}
+
+#[test]
+fn every_gsm8k_reference_is_a_number_and_its_solution_is_judged_correct() {
+    for rel in ["gsm8k/test.jsonl", "gsm8k/train.jsonl"] {
+        let Some(path) = shared_dataset(rel) else {
+            continue;
+        };
+        let problems = gsm8k::load(&FileSpec::new(&path)).unwrap();
+        assert!(problems.len() > 1000, "{rel}: {}", problems.len());
+        // The solutions are well-formed model outputs: they end in `#### N`.
+        let raw = std::fs::read_to_string(&path).unwrap();
+        for (line, p) in raw.lines().zip(&problems) {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let solution = record["answer"].as_str().unwrap();
+            let reference = gsm8k::reference_number(solution).unwrap();
+            assert_eq!(reference, p.reference);
+            assert!(!reference.contains(','), "{reference}");
+            assert!(AnswerKind::Number.normalize(&p.reference).is_some());
+            let verdict = TaskSpec::Gsm8k(FileSpec::new(&path))
+                .answer_kind()
+                .extract(solution);
+            assert_eq!(verdict.as_deref(), Some(p.reference.as_str()), "{}", p.id);
+            // A wrong number is judged wrong.
+            let wrong = format!("The answer is {}1.", p.reference);
+            assert!(!AnswerKind::Number
+                .judge(&AnswerKind::Number.extract(&wrong).unwrap(), &p.reference));
+        }
+    }
+    if let Some(path) = shared_dataset("gsm8k/test.jsonl") {
+        let spec: TaskSpec = format!("gsm8k:path={},limit=500", path.display())
+            .parse()
+            .unwrap();
+        let task = spec.build().unwrap();
+        assert_eq!(task.problems().len(), 500);
+        assert_eq!(task.problems()[0].id, "gsm8k-test-0");
+        assert_eq!(task.problems()[0].reference, "18");
+        // Commas in references: `#### 1,450,000` is line 612.
+        assert_eq!(
+            gsm8k::load(&FileSpec::new(&path).with_offset(611).with_limit(1)).unwrap()[0].reference,
+            "1450000"
+        );
+    }
+}
+
+/// A different answer: the first digit bumped, or `+1` appended when there is no digit.
+fn perturb(answer: &str) -> String {
+    match answer.find(|c: char| c.is_ascii_digit()) {
+        Some(i) => {
+            let d = answer.as_bytes()[i] - b'0';
+            format!("{}{}{}", &answer[..i], (d + 1) % 10, &answer[i + 1..])
+        }
+        None => format!("{answer}+1"),
+    }
+}
+
+#[test]
+fn math500_answers_judge_themselves_and_reject_perturbations() {
+    let Some(path) = shared_dataset("math500/test.jsonl") else {
+        return;
+    };
+    let task = TaskSpec::Math(FileSpec::new(&path)).build().unwrap();
+    let problems = task.problems();
+    assert_eq!(problems.len(), 500);
+    let raw = std::fs::read_to_string(&path).unwrap();
+    let (mut rejected, mut solution_agrees) = (0usize, 0usize);
+    let mut disagreements = Vec::new();
+    for (line, p) in raw.lines().zip(problems) {
+        // Fed back as \boxed{<answer>}, every reference is correct against itself.
+        let boxed = format!("The final answer is $\\boxed{{{}}}$.", p.reference);
+        let verdict = task.check(p, &boxed);
+        assert!(
+            verdict.correct,
+            "{}: {:?} -> {:?}",
+            p.id, p.reference, verdict.answer
+        );
+        // Normalisation is idempotent.
+        let normal = verdict.answer.unwrap();
+        assert_eq!(
+            AnswerKind::Math.normalize(&normal).as_deref(),
+            Some(normal.as_str()),
+            "{}",
+            p.id
+        );
+        // A perturbed answer is wrong.
+        let perturbed = format!("\\boxed{{{}}}", perturb(&p.reference));
+        if !task.check(p, &perturbed).correct {
+            rejected += 1;
+        } else {
+            eprintln!(
+                "perturbation accepted: {:?} vs {:?}",
+                perturbed, p.reference
+            );
+        }
+        // The worked solution, read as a model output, reaches the reference.
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let solution = record["solution"].as_str().unwrap();
+        if task.check(p, solution).correct {
+            solution_agrees += 1;
+        } else {
+            disagreements.push(format!(
+                "{}: {:?} vs {:?}",
+                p.id,
+                task.extract(solution),
+                p.reference
+            ));
+        }
+    }
+    eprintln!("MATH-500: {rejected}/500 perturbations rejected, {solution_agrees}/500 solutions judged correct");
+    for d in &disagreements {
+        eprintln!("  solution disagrees: {d}");
+    }
+    assert!(rejected >= 495, "{rejected}/500 perturbations rejected");
+    assert!(
+        solution_agrees >= 480,
+        "{solution_agrees}/500 solutions judged correct"
+    );
+}
