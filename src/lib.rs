@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod capture;
+pub mod collect;
 pub mod dataset;
 pub mod engine;
 pub mod eval;

@@ -1,5 +1,6 @@
 //! Command-line interface: clap-derived subcommands. `anyhow` and progress bars live only here.
 
+mod collect;
 mod common;
 mod doctor;
 mod fetch;
@@ -26,6 +27,9 @@ pub enum Command {
     FetchModel(fetch::FetchArgs),
     /// Sample N candidates for a question with inline hidden-state capture.
     Sample(sample::SampleArgs),
+    /// Generate N candidates per problem of a task, label them, and store their features
+    /// (resumable).
+    Collect(collect::CollectArgs),
     /// Print versions and model facts, and run a one-decode capture self-check.
     Doctor(doctor::DoctorArgs),
 }
@@ -35,5 +39,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::FetchModel(a) => fetch::run(&cli.global, a),
         Command::Sample(a) => sample::run(&cli.global, a),
         Command::Doctor(a) => doctor::run(&cli.global, a),
+        Command::Collect(a) => collect::run(&cli.global, a),
     }
 }
