@@ -308,13 +308,20 @@ fn last_choice_marker(text: &str) -> Option<String> {
 
 /// Trimmed, unquoted, lower-cased text with single spaces and no trailing period.
 fn normalize_exact(answer: &str) -> Option<String> {
-    let t = unwrap_text(answer.trim().trim_matches('$'));
-    let t = t
-        .trim()
-        .trim_matches(|c: char| matches!(c, '*' | '"' | '\'' | '`' | '_'))
-        .trim()
-        .trim_end_matches('.')
-        .trim();
+    let mut t = answer.trim().to_string();
+    // Peel wrappers until none is left (`**"Paris."**`, `$\text{Paris}$`).
+    loop {
+        let peeled = unwrap_text(
+            t.trim_matches(|c: char| {
+                c.is_whitespace() || matches!(c, '*' | '"' | '\'' | '`' | '_' | '$')
+            })
+            .trim_end_matches('.'),
+        );
+        if peeled == t {
+            break;
+        }
+        t = peeled;
+    }
     let t = t
         .split_whitespace()
         .collect::<Vec<_>>()

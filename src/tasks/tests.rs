@@ -735,3 +735,95 @@ fn math500_answers_judge_themselves_and_reject_perturbations() {
         "{solution_agrees}/500 solutions judged correct"
     );
 }
+
+#[test]
+fn extraction_never_panics_on_odd_text() {
+    // Fragments chosen to stress byte slicing and brace matching: multibyte characters next to
+    // markers, unbalanced groups, lone backslashes and signs, huge numbers.
+    const FRAGMENTS: &[&str] = &[
+        "\\boxed{",
+        "\\boxed ",
+        "\\fbox",
+        "}",
+        "{",
+        "\\",
+        "\\frac",
+        "\\frac{",
+        "\\sqrt",
+        "\\text{",
+        "\\left(",
+        "\\right",
+        "$",
+        "$$",
+        "\\(",
+        "\\)",
+        "####",
+        "answer",
+        "Answer:",
+        " is ",
+        " not ",
+        "-",
+        "\u{2212}",
+        ".",
+        ",",
+        "/",
+        "=",
+        "+",
+        "\u{00d7}",
+        "^",
+        "_",
+        "(",
+        ")",
+        "[",
+        "]",
+        "*",
+        "yes",
+        "No",
+        "heads",
+        "tails",
+        "?",
+        "!",
+        "\n",
+        " ",
+        "é",
+        "\u{1f600}",
+        "中",
+        "\u{feff}",
+        "0",
+        "7",
+        "1,000",
+        "3/4",
+        ".5",
+        "99999999999999999999999999999999999999999999",
+        "x=",
+        "\\in",
+        "(B)",
+        "C)",
+        "\\%",
+        "\\$",
+        "^\\circ",
+        "{,}",
+        "\\!",
+        "A coin is heads up.",
+    ];
+    let mut rng = crate::rng::Rng::new(2024);
+    for _ in 0..20_000 {
+        let len = rng.below(12) as usize;
+        let text: String = (0..len)
+            .map(|_| FRAGMENTS[rng.below(FRAGMENTS.len() as u64) as usize])
+            .collect();
+        for kind in AnswerKind::ALL {
+            if let Some(answer) = kind.extract(&text) {
+                assert!(!answer.is_empty(), "{kind} {text:?}");
+                // Extracted answers are canonical: normalising again changes nothing.
+                assert_eq!(
+                    kind.normalize(&answer).as_deref(),
+                    Some(answer.as_str()),
+                    "{kind} {text:?}"
+                );
+                assert!(kind.judge(&answer, &answer), "{kind} {text:?}");
+            }
+            let _ = kind.judge(&text, "0");
+        }
+    }
+}
