@@ -53,7 +53,8 @@ impl AnswerKind {
     /// kind:
     /// 1. the content of a `\boxed{...}` / `\boxed X` / `\fbox{...}`, latest first;
     /// 2. the text after an answer phrase (`answer is`, `answer:`, `answer =`, `answer
-    ///    would/will/should/must be`, `####`), latest first, up to the end of its sentence;
+    ///    would/will/should/must be`, or `####` before a number), latest first, up to the end
+    ///    of its sentence; "answer is not ..." is no phrase;
     /// 3. a kind-specific fallback: the last number in the text (number, math); a reply opening
     ///    with yes/no, else the last statement with a yes/no signal (yes-no); a reply opening
     ///    with a letter (`B)`, `(B)`, `B.`), else the last `(B)`/`B)` marker (choice); the last
@@ -166,7 +167,10 @@ pub(crate) fn answer_spans(text: &str) -> Vec<&str> {
         };
         let span_start = if hashes {
             from = at + 4;
-            Some(at + 4)
+            // Only a GSM8K answer line (`#### 18`), not a markdown heading (`#### Step 1`).
+            let rest = text[at + 4..].trim_start_matches([' ', '\t']);
+            rest.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '$' | '.'))
+                .then_some(at + 4)
         } else {
             from = at + "answer".len();
             phrase_end(&lower, at)
@@ -200,15 +204,20 @@ fn phrase_end(lower: &str, at: usize) -> Option<usize> {
     while i < b.len() && matches!(b[i], b' ' | b'\t' | b'*' | b'_') {
         i += 1;
     }
-    if matches!(b.get(i), Some(b':' | b'=')) {
-        return Some(i + 1);
+    let after = if matches!(b.get(i), Some(b':' | b'=')) {
+        i + 1
+    } else {
+        let connector = ["is", "would be", "will be", "should be", "must be"]
+            .into_iter()
+            .find(|c| lower[i..].starts_with(c) && boundary(i + c.len()))?;
+        i + connector.len()
+    };
+    // "the answer is not 5" states no answer.
+    let rest = lower[after..].trim_start();
+    if rest.starts_with("not ") || rest.starts_with("not\n") {
+        return None;
     }
-    for connector in ["is", "would be", "will be", "should be", "must be"] {
-        if lower[i..].starts_with(connector) && boundary(i + connector.len()) {
-            return Some(i + connector.len());
-        }
-    }
-    None
+    Some(after)
 }
 
 /// The first sentence of a span: up to a `.`, `!`, `?` or `;` followed by whitespace or the end,
@@ -299,13 +308,20 @@ fn last_choice_marker(text: &str) -> Option<String> {
 
 /// Trimmed, unquoted, lower-cased text with single spaces and no trailing period.
 fn normalize_exact(answer: &str) -> Option<String> {
-    let t = unwrap_text(answer.trim().trim_matches('$'));
-    let t = t
-        .trim()
-        .trim_matches(|c: char| matches!(c, '*' | '"' | '\'' | '`' | '_'))
-        .trim()
-        .trim_end_matches('.')
-        .trim();
+    let mut t = answer.trim().to_string();
+    // Peel wrappers until none is left (`**"Paris."**`, `$\text{Paris}$`).
+    loop {
+        let peeled = unwrap_text(
+            t.trim_matches(|c: char| {
+                c.is_whitespace() || matches!(c, '*' | '"' | '\'' | '`' | '_' | '$')
+            })
+            .trim_end_matches('.'),
+        );
+        if peeled == t {
+            break;
+        }
+        t = peeled;
+    }
     let t = t
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -331,6 +347,8 @@ mod tests {
             ("The answer would be 7", &["7"]),
             ("Answer:\n\n12", &["12"]),
             ("#### 1,000", &["1,000"]),
+            ("#### Step 1: add\n####-3", &["-3"]),
+            ("The answer is not 5, it is 6", &[]),
             ("I answered 5. The answers are here. Answer = 3", &["3"]),
             (
                 "answer is yes, the answer is no",

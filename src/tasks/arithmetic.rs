@@ -182,7 +182,13 @@ impl fmt::Display for Expr {
 }
 
 /// Problem `index` of the set defined by `spec` (id `arith-<seed>-<index>`).
-pub fn problem(spec: &ArithmeticSpec, index: usize) -> Problem {
+pub fn problem(spec: &ArithmeticSpec, index: usize) -> Result<Problem, TaskError> {
+    spec.validate()?;
+    Ok(draw(spec, index))
+}
+
+/// Problem `index` of a validated spec.
+fn draw(spec: &ArithmeticSpec, index: usize) -> Problem {
     let mut rng = Rng::derive(spec.seed, index as u64);
     let mut expr = Expr::draw(spec, &mut rng);
     for _ in 1..MAX_DRAWS {
@@ -201,7 +207,7 @@ pub fn problem(spec: &ArithmeticSpec, index: usize) -> Problem {
 /// All `spec.count` problems.
 pub fn generate(spec: &ArithmeticSpec) -> Result<Vec<Problem>, TaskError> {
     spec.validate()?;
-    Ok((0..spec.count).map(|i| problem(spec, i)).collect())
+    Ok((0..spec.count).map(|i| draw(spec, i)).collect())
 }
 
 #[cfg(test)]
@@ -289,6 +295,8 @@ mod tests {
         .unwrap();
         assert_ne!(a, other);
         assert_eq!(a[3].id, "arith-42-3");
+        // Random access gives the same problem as the full set.
+        assert_eq!(problem(&large, 499).unwrap(), b[499]);
         assert_eq!(other[3].id, "arith-7-3");
     }
 
@@ -348,6 +356,7 @@ mod tests {
                 matches!(generate(&spec), Err(TaskError::InvalidOption { .. })),
                 "{spec:?}"
             );
+            assert!(problem(&spec, 0).is_err(), "{spec:?}");
         }
     }
 

@@ -99,7 +99,13 @@ impl CoinflipSpec {
 }
 
 /// Problem `index` of the set defined by `spec` (id `coin-<seed>-<index>`).
-pub fn problem(spec: &CoinflipSpec, index: usize) -> Problem {
+pub fn problem(spec: &CoinflipSpec, index: usize) -> Result<Problem, TaskError> {
+    spec.validate()?;
+    Ok(draw(spec, index))
+}
+
+/// Problem `index` of a validated spec.
+fn draw(spec: &CoinflipSpec, index: usize) -> Problem {
     let mut rng = Rng::derive(spec.seed, index as u64);
     let k = rng.range_inclusive(spec.people.min.into(), spec.people.max.into()) as usize;
     let mut order: Vec<usize> = (0..NAMES.len()).collect();
@@ -126,7 +132,7 @@ pub fn problem(spec: &CoinflipSpec, index: usize) -> Problem {
 /// All `spec.count` problems.
 pub fn generate(spec: &CoinflipSpec) -> Result<Vec<Problem>, TaskError> {
     spec.validate()?;
-    Ok((0..spec.count).map(|i| problem(spec, i)).collect())
+    Ok((0..spec.count).map(|i| draw(spec, i)).collect())
 }
 
 #[cfg(test)]
@@ -191,6 +197,7 @@ mod tests {
         let b = generate(&CoinflipSpec::default()).unwrap();
         assert_eq!(a[..], b[..200]);
         assert_eq!(a[0].id, "coin-42-0");
+        assert_eq!(problem(&CoinflipSpec::default(), 321).unwrap(), b[321]);
         let c = generate(&CoinflipSpec {
             seed: 1,
             ..CoinflipSpec::default()

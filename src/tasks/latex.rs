@@ -405,7 +405,21 @@ fn canonical_elements(s: &str) -> String {
 }
 
 /// The normal form of a MATH-style answer (see the module docs); `None` when nothing is left.
+/// One pass can expose a pattern for another (`\{,}` -> `\,`), so passes repeat until the text
+/// stops changing, which makes the form idempotent.
 pub(crate) fn normalize_math(answer: &str) -> Option<String> {
+    let mut current = normalize_math_once(answer)?;
+    for _ in 0..16 {
+        match normalize_math_once(&current) {
+            Some(next) if next != current => current = next,
+            Some(_) => return Some(current),
+            None => return None,
+        }
+    }
+    Some(current)
+}
+
+fn normalize_math_once(answer: &str) -> Option<String> {
     let mut s = answer.trim().trim_matches('$').trim().to_string();
     // A whole answer given as `\boxed{...}`.
     if s.starts_with("\\boxed") || s.starts_with("\\fbox") {

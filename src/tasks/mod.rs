@@ -22,25 +22,29 @@
 //!    `\fbox{...}`; if it holds no answer of the kind, the one before it, and so on.
 //! 2. **Answer phrase.** The text after the *last* "answer is", "answer:", "answer =",
 //!    "answer would/will/should/must be" (any case, whole word "answer", markdown `**` allowed
-//!    around it) or `####`, up to the end of its sentence (a `.`, `!`, `?` or `;` followed by
-//!    a space, outside `$...$`) or line; then earlier phrases.
+//!    around it; not when followed by "not") or `####` followed by a number (a GSM8K answer
+//!    line, not a markdown heading), up to the end of its sentence (a `.`, `!`, `?` or `;`
+//!    followed by a space, outside `$...$`) or line; then earlier phrases.
 //! 3. **Fallback by kind.**
 //!    - number, math: the last number in the whole text;
 //!    - yes-no: a reply whose first word is yes/no/true/false; else the last statement that
 //!      carries a yes/no signal, among the sentences after the reply's last question (a
-//!      restated question and its premises do not count);
+//!      restated question and its premises do not count; nor does the premise sentence "A coin
+//!      is heads up."); a reply that opens with yes/no but whose first sentence also says
+//!      the opposite ("Yes, it is tails up") has no answer;
 //!    - choice: a reply that opens with a letter (`B`, `B)`, `(B)`, `B.`); else the last `(B)`
 //!      or `B)` in the text;
 //!    - exact: the last non-empty line.
 //!
 //! Within a boxed content or a phrase's sentence, each kind reads:
-//! - **number**: the first number; if it starts an expression chain (`347 + 128 - 95 = 380`),
-//!   the number after the chain's last `=`; a chain of operators without `=` (`5 + 3`) is no
-//!   answer. A number is an optional sign, digits with optional `,` thousands groups, an
+//! - **number**: the first number; if an operator or `=` follows it (`347 + 128 - 95 = 380`,
+//!   `347 + 128 = 475, 475 - 95 = 380`), the number after the last `=` of the span; an
+//!   expression without `=` (`5 + 3`) is no answer. A number is an optional sign, digits with optional `,` thousands groups, an
 //!   optional decimal part, or a fraction of integers `a/b`; `\frac{a}{b}` of integers, `$`,
 //!   `%`, units and trailing periods are tolerated. Values are exact rationals written
 //!   canonically (`1,000` -> `1000`, `3.0` -> `3`, `3/4` and `0.75` -> `0.75`, `1/3` -> `1/3`).
-//! - **yes-no**: `yes`/`true` or `no`/`false` opening a clause, and the coin words `heads` (yes)
+//! - **yes-no**: `yes`/`true` or `no`/`false` opening the span, or standing alone in a clause
+//!   ("..., so no"), and the coin words `heads` (yes)
 //!   and `tails` (no), each flipped by a negation among the four words before it ("not heads
 //!   up", "no longer heads up", "isn't tails up"). Disagreeing signals give no answer.
 //! - **choice**: the first standalone capital letter A–E (`B`, `(B)`, `B)`, `option B`).

@@ -316,26 +316,21 @@ fn classify_gap(gap: &str) -> Gap {
 }
 
 /// The number a short answer span states: its first number, or, when that number starts an
-/// expression chain (`347 + 128 - 95 = 380`), the number after the chain's last `=`. A chain of
-/// operators with no `=` (`5 + 3`) states no number.
+/// expression (`347 + 128 - 95 = 380`, `347 + 128 = 475, 475 - 95 = 380`), the number after the
+/// span's last `=`. An expression with no `=` (`5 + 3`) states no number.
 pub(crate) fn span_number(span: &str) -> Option<String> {
     let s = clean_for_numbers(span);
     let tokens = scan_numbers(&s);
     let first = tokens.first()?;
-    let mut after_equals: Option<&NumberToken> = None;
-    let mut saw_operator = false;
-    for pair in tokens.windows(2) {
-        match classify_gap(&s[pair[0].end..pair[1].start]) {
-            Gap::Equals => after_equals = Some(&pair[1]),
-            Gap::Operator => saw_operator = true,
-            Gap::Other => break,
-        }
+    let gap = |pair: &[NumberToken]| classify_gap(&s[pair[0].end..pair[1].start]);
+    let starts_expression = tokens.len() > 1 && gap(&tokens[..2]) != Gap::Other;
+    if !starts_expression {
+        return Some(first.canonical.clone());
     }
-    match (after_equals, saw_operator) {
-        (Some(t), _) => Some(t.canonical.clone()),
-        (None, true) => None,
-        (None, false) => Some(first.canonical.clone()),
-    }
+    tokens
+        .windows(2)
+        .rfind(|pair| gap(pair) == Gap::Equals)
+        .map(|pair| pair[1].canonical.clone())
 }
 
 /// The last number anywhere in `text`.
@@ -443,6 +438,8 @@ mod tests {
             ("$1,000", Some("1000")),
             ("347 + 128 - 95 = 380", Some("380")),
             ("12 \\times 3 = 36 apples", Some("36")),
+            ("347 + 128 = 475, 475 - 95 = 380", Some("380")),
+            ("380 (because 5 = 5)", Some("380")),
             ("5 + 3", None),
             ("that 7 people came, then 9", Some("7")),
             ("\\frac{3}{4}", Some("0.75")),

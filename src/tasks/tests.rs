@@ -100,12 +100,29 @@ fn coinflip_outputs() {
             true,
         ),
         ("Is the coin still heads up? Yes, it is.", Some("yes"), true),
+        (
+            "It was flipped twice, no change, so it is still heads up.",
+            Some("yes"),
+            true,
+        ),
+        ("Answer: The coin is still heads up.", Some("yes"), true),
         ("No, it is tails up.", Some("no"), false),
         ("No, the coin is not heads up.", Some("no"), false),
         ("The coin is no longer heads up.", Some("no"), false),
         ("Answer: No", Some("no"), false),
         ("\\boxed{No}", Some("no"), false),
         ("Tails.", Some("no"), false),
+        (
+            "Since Ka flips the coin and Sherrie does not flip the coin, the coin is no longer \
+             heads up.",
+            Some("no"),
+            false,
+        ),
+        (
+            "Ka flipped it once, so it's now tails. Therefore, no.",
+            Some("no"),
+            false,
+        ),
         (
             "Ka flips the coin. The coin is now tails up. Sherrie does not flip the coin. The \
              coin is still tails up.",
@@ -132,6 +149,60 @@ fn coinflip_outputs() {
         .map(|&(t, a, _)| (t, a, a == Some("no")))
         .collect();
     run_table(AnswerKind::YesNo, "no", &flipped);
+}
+
+/// Verbatim replies of SmolLM2-135M-Instruct (Q4_1, temperature 0.8, top-k 40, top-p 0.95,
+/// seed 42, `swift-bon sample`) to this crate's default arithmetic and CoinFlip prompts, with
+/// what the documented rule makes of them.
+#[test]
+fn smollm2_135m_replies() {
+    // "What is 347 + 128 - 95?" (380): the model got none of 16 right; every extraction
+    // follows the rule (phrase first, else the last number).
+    let arithmetic: &[Row<'_>] = &[
+        ("When you multiply 347 by 128 and add 95, you're creating a positive addition: 347 + 128 = 554 and then multiplying by 128 to get 992. Since both 347 and 128 have a sum of 992, there's no remainder. This is because you're subtracting only 1 more when you add 128 and 128. So the answer is actually the opposite of your initial answer, which is 992.\n\nThe final answer must be the negative of 992. Since you can't have a fraction of the original number, we consider it as 992.", Some("992"), false),
+        ("The answer is: 132.", Some("132"), false),
+        ("347 + 128 - 95 = 347 - 128 + 95 = 425", Some("425"), false),
+        ("To solve this arithmetic problem, we need to first calculate 347 + 128 and then subtract 95 from that result. \n\nWe start by adding 347 and 128, which results in 425, and then we subtract 425 from 95 to get 131. Therefore, 347 + 128 is 455.\n\nNow, we subtract 131 from 95, which gives us 102. So, the answer is 347 + 128 - 102 = 95.\n\nThe answer is 95.", Some("95"), false),
+        ("107", Some("107"), false),
+        ("347 + 128 - 95 = 243\n\nThe answer is 243.", Some("243"), false),
+        ("347 + 128 - 95 = 493\nThe answer is 493.", Some("493"), false),
+        ("To solve this arithmetic problem, we need to find the difference of two numbers, which is 128, and add it to 347.\n\nThe answer is 128 + 347 = 521.\n\nI will just type in the code I mentioned earlier.", Some("521"), false),
+        ("347 + 128 - 95 is 565 - 95 = 127.\n\nThe answer is 127.", Some("127"), false),
+        ("To solve the equation 347 + 128 - 95, we need to follow the order of operations: parentheses first and then add:\n\n347 + 128 - 95 = 347 - 95 = 142 - 95 = 23 - 95 = -4\n\nTo find the answer for the equation, subtract 142 from the result:\n\n-4 = 142 - 142 = 1\n\nThe answer is 1.", Some("1"), false),
+    ];
+    run_table(AnswerKind::Number, "380", arithmetic);
+    // "What is 47 + 18?" (65). The last row shows a limit of the last-number fallback: the
+    // model's correct "= 65" is followed by a restated "47 + 18".
+    let easy: &[Row<'_>] = &[
+        ("12\n", Some("12"), false),
+        (
+            "A math problem is: 47 + 18 = 19\n\nThe answer is 19",
+            Some("19"),
+            false,
+        ),
+        ("47 + 18 = 65\n\nThe answer is 47.", Some("47"), false),
+        ("47 + 18 = 65.", Some("65"), true),
+        ("47 + 18 = 65\n", Some("65"), true),
+        ("47 + 18 = 22 Answer = 42", Some("42"), false),
+        ("47 + 18 = 65\n\nNo, it is not 47 + 18.", Some("18"), false),
+    ];
+    run_table(AnswerKind::Number, "65", easy);
+    // "A coin is heads up. Ka flips the coin. Sherrie does not flip the coin. Is the coin still
+    // heads up? ..." (no).
+    let coin: &[Row<'_>] = &[
+        ("YES, \nYes, Sherrie does not flip the coin.", Some("yes"), false),
+        ("A coin is tails up. Sherrie does not flip the coin.", Some("no"), true),
+        ("No.", Some("no"), true),
+        ("The coin is flipped.\n\nYes.\n\nThe answer is Yes.", Some("yes"), false),
+        ("The coin is still heads up.", Some("yes"), false),
+        ("I think I have a valid answer to this scenario. The \"flip\" in this context refers to the coin flip, but it's actually the flip of the coin itself. So, the coin is flipped again, but now it's heads up. The flip of the coin is a separate event that happens to the coin, but it's the flip of the coin itself that is the coin's state at that moment, which is heads up.", Some("yes"), false),
+        ("No", Some("no"), true),
+        ("The coin is now flipped again, and Sherrie does flip the coin again. This continues indefinitely, with no end in sight to flip again. The coin is still heads up.", Some("yes"), false),
+        ("The coin is flipped. To answer the question, I need to know what Sherrie is doing. Let's break it down:\n\n* Sherrie is flip a coin. This is an action of flipping the coin.\n* The question asks what Sherrie is doing.\n* The answer is \"flip.\" So, Sherrie is flip a coin.\n* I need to know what Sherrie is doing. So, I need to know what \"flip\" means. So, I need to know what the question is asking. So, the answer is \"flip.\"", None, false),
+        ("The answer is no.", Some("no"), true),
+        ("Yes.\n\nThis answer is the one provided above.", Some("yes"), false),
+    ];
+    run_table(AnswerKind::YesNo, "no", coin);
 }
 
 #[test]
@@ -663,4 +734,96 @@ fn math500_answers_judge_themselves_and_reject_perturbations() {
         solution_agrees >= 480,
         "{solution_agrees}/500 solutions judged correct"
     );
+}
+
+#[test]
+fn extraction_never_panics_on_odd_text() {
+    // Fragments chosen to stress byte slicing and brace matching: multibyte characters next to
+    // markers, unbalanced groups, lone backslashes and signs, huge numbers.
+    const FRAGMENTS: &[&str] = &[
+        "\\boxed{",
+        "\\boxed ",
+        "\\fbox",
+        "}",
+        "{",
+        "\\",
+        "\\frac",
+        "\\frac{",
+        "\\sqrt",
+        "\\text{",
+        "\\left(",
+        "\\right",
+        "$",
+        "$$",
+        "\\(",
+        "\\)",
+        "####",
+        "answer",
+        "Answer:",
+        " is ",
+        " not ",
+        "-",
+        "\u{2212}",
+        ".",
+        ",",
+        "/",
+        "=",
+        "+",
+        "\u{00d7}",
+        "^",
+        "_",
+        "(",
+        ")",
+        "[",
+        "]",
+        "*",
+        "yes",
+        "No",
+        "heads",
+        "tails",
+        "?",
+        "!",
+        "\n",
+        " ",
+        "é",
+        "\u{1f600}",
+        "中",
+        "\u{feff}",
+        "0",
+        "7",
+        "1,000",
+        "3/4",
+        ".5",
+        "99999999999999999999999999999999999999999999",
+        "x=",
+        "\\in",
+        "(B)",
+        "C)",
+        "\\%",
+        "\\$",
+        "^\\circ",
+        "{,}",
+        "\\!",
+        "A coin is heads up.",
+    ];
+    let mut rng = crate::rng::Rng::new(2024);
+    for _ in 0..20_000 {
+        let len = rng.below(12) as usize;
+        let text: String = (0..len)
+            .map(|_| FRAGMENTS[rng.below(FRAGMENTS.len() as u64) as usize])
+            .collect();
+        for kind in AnswerKind::ALL {
+            if let Some(answer) = kind.extract(&text) {
+                assert!(!answer.is_empty(), "{kind} {text:?}");
+                // Extracted answers are canonical: normalising again changes nothing.
+                assert_eq!(
+                    kind.normalize(&answer).as_deref(),
+                    Some(answer.as_str()),
+                    "{kind} {text:?}"
+                );
+                assert!(kind.judge(&answer, &answer), "{kind} {text:?}");
+            }
+            let _ = kind.judge(&text, "0");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Yes/no answers in free text.
 //!
-//! A span of text carries *signals*: `yes`/`true`/`no`/`false` as the first word of a clause
-//! (after fillers such as "so", "well"), and the coin states `heads` (yes) and `tails` (no), each
+//! A span of text carries *signals*: `yes`/`true`/`no`/`false` as the first word (after fillers
+//! such as "so", "well") of the span's first clause or of a clause of its own, and the coin states `heads` (yes) and `tails` (no), each
 //! flipped by a negation among the four words before it ("not heads up", "is no longer heads
 //! up", "isn't tails up"). A span whose signals all agree answers that way; a span with
 //! disagreeing signals is ambiguous and answers nothing.
@@ -58,7 +58,7 @@ const FILLERS: &[&str] = &[
     "my",
 ];
 const NEGATORS: &[&str] = &[
-    "not", "isn't", "isnt", "wasn't", "won't", "doesn't", "aren't", "never", "no", "cannot",
+    "not", "isn't", "isnt", "wasn't", "won't", "doesn't", "aren't", "never", "longer", "cannot",
     "can't", "nor", "neither",
 ];
 
@@ -107,13 +107,21 @@ pub(crate) fn classify(span: &str) -> Signal {
             }
         }
     };
+    let mut first_clause = true;
     for clause in clauses(span) {
         let w = words(clause);
-        if let Some(s) = leading_word(&w) {
+        if w.is_empty() {
+            continue;
+        }
+        // A yes/no word answers when it opens the span or stands alone in its clause ("..., so
+        // yes."), not as a determiner later on ("2 flips, no change").
+        let alone = w.iter().filter(|x| !FILLERS.contains(&x.as_str())).count() == 1;
+        if let Some(s) = leading_word(&w).filter(|_| first_clause || alone) {
             if !note(s) {
                 return Signal::Ambiguous;
             }
         }
+        first_clause = false;
         for (j, word) in w.iter().enumerate() {
             let state = match word.as_str() {
                 "heads" => YesNo::Yes,
@@ -144,8 +152,9 @@ pub(crate) fn leading_signal(text: &str) -> Option<Signal> {
 }
 
 /// The last statement that says yes or no: sentences after the last question in the reply (so a
-/// restated question and its premises do not count), skipping a restated premise that starts
-/// with "a coin"; the latest sentence with any signal decides, and an ambiguous one gives `None`.
+/// restated question and its premises do not count), skipping the restated CoinFlip premise "A
+/// coin is heads up."; the latest sentence with any signal decides, and an ambiguous one gives
+/// `None`.
 pub(crate) fn last_statement(text: &str) -> Option<YesNo> {
     let mut sentences: Vec<(&str, bool)> = Vec::new();
     let mut start = 0;
@@ -161,8 +170,7 @@ pub(crate) fn last_statement(text: &str) -> Option<YesNo> {
         .rposition(|&(_, question)| question)
         .map_or(0, |q| q + 1);
     for &(sentence, _) in sentences[after_question..].iter().rev() {
-        let w = words(sentence);
-        if w.len() >= 2 && w[0] == "a" && w[1] == "coin" {
+        if words(sentence) == ["a", "coin", "is", "heads", "up"] {
             continue;
         }
         match classify(sentence) {
@@ -191,6 +199,7 @@ mod tests {
             ("The coin is still heads up", Says(Yes)),
             ("it is not heads up anymore", Says(No)),
             ("it is no longer heads up", Says(No)),
+            ("No it is not heads up", Says(No)),
             ("the coin isn't tails up", Says(Yes)),
             ("It's tails up", Says(No)),
             ("True", Says(Yes)),
@@ -198,6 +207,12 @@ mod tests {
             ("No one flipped it, so it is heads up", Says(Yes)),
             ("Yes, it is tails up", Ambiguous),
             ("heads up or tails up", Ambiguous),
+            (
+                "It was flipped twice, no change, so it is heads up",
+                Says(Yes),
+            ),
+            ("Two flips, so no", Says(No)),
+            ("No it is tails up", Says(No)),
             ("Maybe", Silent),
             ("Ka flips the coin", Silent),
             ("", Silent),
@@ -233,6 +248,10 @@ mod tests {
                 None,
             ),
             ("A coin is heads up. Ka flips the coin.", None),
+            (
+                "A coin is tails up. Sherrie does not flip the coin.",
+                Some(YesNo::No),
+            ),
             (
                 "Is the coin still heads up? The coin is tails up.",
                 Some(YesNo::No),
