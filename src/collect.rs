@@ -337,9 +337,10 @@ pub fn collect(
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     check_or_write_manifest(dir, &manifest)?;
 
-    let mut writer = FeatureWriter::create_or_resume(dir, &layout, &config.store)?;
+    let writer = FeatureWriter::create_or_resume(dir, &layout, &config.store)?;
     let records_path = dir.join(RECORDS_FILE);
-    let records_dropped = reconcile_records(&records_path, &writer, config.generate.n)?;
+    let (mut writer, records_dropped) =
+        reconcile_records(&records_path, writer, config.generate.n)?;
     let problems = task.problems();
     let resumed_from = writer.n_problems();
     let mut state = CollectProgress {
@@ -488,95 +489,74 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, CollectError> {
     })
 }
 
-/// Makes `candidates.jsonl` agree with the store: records of problems whose rows are committed
-/// are kept (and must be complete: candidates 0..N-1); everything after the last such record is
-/// cut. Returns the number of records cut.
-fn reconcile_records(path: &Path, writer: &FeatureWriter, n: usize) -> Result<usize, CollectError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if writer.n_problems() > 0 {
-                return Err(CollectError::BadRecords {
-                    path: path.into(),
-                    line: 0,
-                    detail: format!(
-                        "missing, but the feature store holds {} problems",
-                        writer.n_problems()
-                    ),
-                });
+/// Makes `candidates.jsonl` and the feature store agree, and returns the writer to continue
+/// with and the number of records cut.
+///
+/// Both are appended in problem order, records first. The records file is read up to its first
+/// unreadable or torn line; the store's committed problems are matched against it in order, and
+/// each must have exactly its N records (candidates 0..N-1). The store keeps the longest prefix
+/// of problems so matched (normally all of them: records are synced before rows are committed,
+/// so only a damaged records file loses more); records past that prefix are cut.
+fn reconcile_records(
+    path: &Path,
+    writer: FeatureWriter,
+    n: usize,
+) -> Result<(FeatureWriter, usize), CollectError> {
+    let mut parsed: Vec<(u64, u32, u64)> = Vec::new(); // (problem, candidate, end byte)
+    let mut file_len = 0u64;
+    match File::open(path) {
+        Ok(file) => {
+            file_len = file.metadata().map_err(io(path))?.len();
+            let mut reader = BufReader::new(file);
+            let mut line = String::new();
+            let mut offset = 0u64;
+            loop {
+                line.clear();
+                let read = reader.read_line(&mut line).map_err(io(path))?;
+                if read == 0 || !line.ends_with('\n') {
+                    break;
+                }
+                let Ok(r) = serde_json::from_str::<CandidateRecord>(line.trim_end()) else {
+                    break;
+                };
+                offset += read as u64;
+                parsed.push((r.problem_index, r.candidate, offset));
             }
-            return Ok(0);
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(path)(e)),
-    };
-    let mut reader = BufReader::new(file);
+    }
+    let mut keep_problems = 0usize;
     let mut keep_bytes = 0u64;
-    let mut offset = 0u64;
-    let mut line = String::new();
-    let mut lineno = 0usize;
-    let mut dropped = 0usize;
-    let mut counts: std::collections::BTreeMap<u64, usize> = Default::default();
-    loop {
-        line.clear();
-        let read = reader.read_line(&mut line).map_err(io(path))?;
-        if read == 0 {
+    let mut at = 0usize;
+    for p in writer.problem_indices() {
+        let group = &parsed[at.min(parsed.len())..];
+        let complete = group.len() >= n
+            && group[..n]
+                .iter()
+                .enumerate()
+                .all(|(c, &(pi, ci, _))| pi == p && ci as usize == c)
+            && group.get(n).is_none_or(|&(pi, _, _)| pi != p);
+        if !complete {
             break;
         }
-        lineno += 1;
-        offset += read as u64;
-        let complete_line = line.ends_with('\n');
-        let rec: Option<CandidateRecord> = if complete_line {
-            serde_json::from_str(line.trim_end()).ok()
-        } else {
-            None
-        };
-        match rec {
-            Some(r) if writer.contains(r.problem_index) => {
-                if dropped > 0 {
-                    return Err(CollectError::BadRecords {
-                        path: path.into(),
-                        line: lineno,
-                        detail: format!(
-                            "record of committed problem {} follows records being dropped",
-                            r.problem_index
-                        ),
-                    });
-                }
-                if r.candidate as usize != *counts.get(&r.problem_index).unwrap_or(&0) {
-                    return Err(CollectError::BadRecords {
-                        path: path.into(),
-                        line: lineno,
-                        detail: format!(
-                            "problem {} candidate {} out of order",
-                            r.problem_index, r.candidate
-                        ),
-                    });
-                }
-                *counts.entry(r.problem_index).or_default() += 1;
-                keep_bytes = offset;
-            }
-            Some(_) => dropped += 1,
-            None if !complete_line => dropped += 1,
-            None => {
-                // A complete but unreadable line inside the committed part is corruption; after
-                // it, it is the torn tail of an interrupted append.
-                dropped += 1;
-            }
-        }
+        keep_problems += 1;
+        at += n;
+        keep_bytes = group[n - 1].2;
     }
-    for p in 0..writer.next_problem_index() {
-        if writer.contains(p) && counts.get(&p).copied().unwrap_or(0) != n {
-            return Err(CollectError::BadRecords {
-                path: path.into(),
-                line: lineno,
-                detail: format!(
-                    "problem {p} has {} records but its features are committed for {n} candidates",
-                    counts.get(&p).copied().unwrap_or(0)
-                ),
-            });
-        }
-    }
-    if keep_bytes < offset {
+    let cut_records = parsed.len() - at;
+    let stored = writer.n_problems();
+    let writer = if keep_problems < stored {
+        tracing::warn!(
+            "{} lacks the records of {} committed problems; their features are removed and they will be generated again",
+            path.display(),
+            stored - keep_problems
+        );
+        writer.truncate_problems(keep_problems)?
+    } else {
+        writer
+    };
+    if keep_bytes < file_len {
         let f = OpenOptions::new()
             .write(true)
             .open(path)
@@ -584,11 +564,12 @@ fn reconcile_records(path: &Path, writer: &FeatureWriter, n: usize) -> Result<us
         f.set_len(keep_bytes).map_err(io(path))?;
         f.sync_all().map_err(io(path))?;
         tracing::info!(
-            "cut {dropped} records of uncommitted problems from {}",
+            "cut {} bytes of records of unfinished problems from {}",
+            file_len - keep_bytes,
             path.display()
         );
     }
-    Ok(dropped)
+    Ok((writer, cut_records))
 }
 
 /// Reads every record of a collection, with line numbers in errors.

@@ -14,7 +14,9 @@ use swift_bon::tasks::TaskSpec;
 
 fn config(count: usize, n: usize) -> CollectConfig {
     CollectConfig {
-        task: format!("arithmetic:count={count},seed=5").parse::<TaskSpec>().unwrap(),
+        task: format!("arithmetic:count={count},seed=5")
+            .parse::<TaskSpec>()
+            .unwrap(),
         generate: GenerateOptions::new(n)
             .with_max_tokens(12)
             .with_seed(11)
@@ -34,7 +36,11 @@ fn contents(dir: &Path) -> (Vec<u8>, Vec<(u64, u32, Vec<u16>)>) {
     let mut buf = Vec::new();
     for (i, e) in store.entries().iter().enumerate() {
         store.read_rows_f16(i, &mut buf).unwrap();
-        rows.push((e.problem_index, e.candidate, buf.iter().map(|h| h.to_bits()).collect()));
+        rows.push((
+            e.problem_index,
+            e.candidate,
+            buf.iter().map(|h| h.to_bits()).collect(),
+        ));
     }
     (records, rows)
 }
@@ -83,11 +89,20 @@ fn resumes_after_truncation_at_random_bytes_to_identical_content() {
             let f = &files[rng.below(files.len() as u64) as usize];
             let len = std::fs::metadata(f).unwrap().len();
             let cut = rng.below(len.max(1));
-            std::fs::OpenOptions::new().write(true).open(f).unwrap().set_len(cut).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_len(cut)
+                .unwrap();
         }
         let s = collect::collect(&engine, dir.path(), &cfg, &mut |_| {}).unwrap();
         assert_eq!(s.progress.done, 3);
-        assert_eq!(contents(dir.path()), want, "round {round}: resumed collection differs");
+        assert_eq!(
+            contents(dir.path()),
+            want,
+            "round {round}: resumed collection differs"
+        );
     }
 }
 
@@ -98,15 +113,23 @@ fn mismatched_reruns_are_refused_and_a_larger_count_extends() {
     let dir = tempfile::tempdir().unwrap();
     collect::collect(&engine, dir.path(), &config(2, 2), &mut |_| {}).unwrap();
     let err = collect::collect(&engine, dir.path(), &config(2, 3), &mut |_| {}).unwrap_err();
-    assert!(matches!(err, CollectError::ManifestMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, CollectError::ManifestMismatch { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("sampling"), "{err}");
     let mut other = config(2, 2);
-    other.generate = other.generate.with_features(FeatureRequest::Hidden("last:2".parse().unwrap()));
+    other.generate = other
+        .generate
+        .with_features(FeatureRequest::Hidden("last:2".parse().unwrap()));
     let err = collect::collect(&engine, dir.path(), &other, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("features"), "{err}");
     // Same settings, more problems: the first two are kept, two more are generated.
     let s = collect::collect(&engine, dir.path(), &config(4, 2), &mut |_| {}).unwrap();
-    assert_eq!((s.resumed_from, s.progress.this_run, s.progress.done), (2, 2, 4));
+    assert_eq!(
+        (s.resumed_from, s.progress.this_run, s.progress.done),
+        (2, 2, 4)
+    );
     let fresh = tempfile::tempdir().unwrap();
     collect::collect(&engine, fresh.path(), &config(4, 2), &mut |_| {}).unwrap();
     assert_eq!(contents(dir.path()), contents(fresh.path()));
@@ -140,7 +163,10 @@ fn kill_dash_nine_mid_run_then_resume_from_the_command_line() {
         ]
     };
     let reference = tempfile::tempdir().unwrap();
-    let st = Command::new(bin).args(args(reference.path())).status().unwrap();
+    let st = Command::new(bin)
+        .args(args(reference.path()))
+        .status()
+        .unwrap();
     assert!(st.success());
     let want = contents(reference.path());
 
@@ -157,5 +183,9 @@ fn kill_dash_nine_mid_run_then_resume_from_the_command_line() {
     }
     let st = Command::new(bin).args(args(dir.path())).status().unwrap();
     assert!(st.success());
-    assert_eq!(contents(dir.path()), want, "after {killed} kills the collection differs");
+    assert_eq!(
+        contents(dir.path()),
+        want,
+        "after {killed} kills the collection differs"
+    );
 }

@@ -243,6 +243,39 @@ impl FeatureWriter {
         Ok(w)
     }
 
+    /// Keeps only the first `keep` committed problems and removes the rest, for a caller whose own
+    /// records of the later problems were lost. The index is cut first (which makes the later
+    /// rows unreachable), then the store is reopened, which removes the chunk bytes and files
+    /// past the new end exactly as after a crash.
+    pub fn truncate_problems(self, keep: usize) -> Result<FeatureWriter, StoreError> {
+        if keep >= self.records.len() {
+            return Ok(self);
+        }
+        let len = INDEX_HEADER_LEN
+            + self.records[..keep]
+                .iter()
+                .map(|r| super::format::record_len(r.blocks.len()) as u64)
+                .sum::<u64>();
+        let index_path = self.root.join(INDEX_FILE);
+        self.index
+            .set_len(len)
+            .map_err(StoreError::io(&index_path))?;
+        self.index.sync_all().map_err(StoreError::io(&index_path))?;
+        let layout = self.manifest.layout.clone();
+        let dir = self
+            .root
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        drop(self);
+        Self::resume(&dir, &layout)
+    }
+
+    /// Problem indices of the committed problems, in commit order.
+    pub fn problem_indices(&self) -> impl Iterator<Item = u64> + '_ {
+        self.records.iter().map(|r| r.problem_index)
+    }
+
     /// Checks the data checksum of the last committed problem, the one a crash was nearest to.
     fn verify_last(&self) -> Result<(), StoreError> {
         let (Some(rec), Some(active)) = (self.records.last(), &self.active) else {
