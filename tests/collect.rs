@@ -27,9 +27,12 @@ fn config(count: usize, n: usize) -> CollectConfig {
     }
 }
 
+/// Stored rows as (problem, candidate, f16 bit patterns).
+type StoredRows = Vec<(u64, u32, Vec<u16>)>;
+
 /// Everything a collection holds, as comparable values: the records file bytes and every stored
 /// row (f16 bit patterns).
-fn contents(dir: &Path) -> (Vec<u8>, Vec<(u64, u32, Vec<u16>)>) {
+fn contents(dir: &Path) -> (Vec<u8>, StoredRows) {
     let records = std::fs::read(dir.join(RECORDS_FILE)).unwrap();
     let store = FeatureStore::open(dir).unwrap();
     let mut rows = Vec::new();
