@@ -9,6 +9,9 @@
 //! - [`capture`]: which graph tensors to read and how captured rows map to (candidate, token).
 //! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
 //! - [`fetch`]: fetching and verifying the known small models.
+//! - [`head`]: the SWIFT head: per-token gate and reward, streaming scoring, head files, import
+//!   of reference PyTorch checkpoints.
+//! - [`train`]: training a head from stored features (losses, gradients, AdamW, early stopping).
 #![warn(missing_docs)]
 
 pub mod capture;
@@ -17,4 +20,5 @@ pub mod engine;
 pub mod features;
 pub mod fetch;
 pub mod fsutil;
+pub mod head;
 pub mod rng;
