@@ -22,3 +22,4 @@ pub mod fetch;
 pub mod fsutil;
 pub mod head;
 pub mod rng;
+pub mod train;

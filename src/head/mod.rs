@@ -18,7 +18,7 @@
 
 mod error;
 mod io;
-mod kernel;
+pub(crate) mod kernel;
 mod metrics;
 mod scorer;
 mod torch;

@@ -210,16 +210,16 @@ mod tests {
                     tee.end().unwrap();
                 }
                 let streamed = scorer.results();
-                for c in 0..n {
+                assert_eq!(streamed.len(), n);
+                for (c, s) in streamed.iter().enumerate() {
                     let batch = head.score_rows(store.rows(c), &layout).unwrap();
-                    assert_eq!(streamed[c].tokens, batch.tokens);
-                    assert_eq!(streamed[c].empty, batch.empty);
+                    assert_eq!(s.tokens, batch.tokens);
+                    assert_eq!(s.empty, batch.empty);
                     if batch.empty {
-                        assert_eq!(streamed[c].score, f64::NEG_INFINITY);
+                        assert_eq!(s.score, f64::NEG_INFINITY);
                         continue;
                     }
-                    let rel =
-                        (streamed[c].score - batch.score).abs() / batch.score.abs().max(1e-300);
+                    let rel = (s.score - batch.score).abs() / batch.score.abs().max(1e-300);
                     assert!(rel <= 1e-9, "{norm} gate={gate} c={c}: {rel}");
                 }
                 assert!(streamed[3].empty);

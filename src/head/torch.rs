@@ -751,8 +751,8 @@ pub struct ImportOptions {
     pub notes: Option<String>,
 }
 
-/// Converts a reference checkpoint (`fused_layer.weight` [2, F] + `fused_layer.bias` [2], or
-/// `reward_layer.weight` [1, F] + `reward_layer.bias` [1] for no-gate) into a [`Head`] for
+/// Converts a reference checkpoint (`fused_layer.weight` `[2, F]` + `fused_layer.bias` `[2]`, or
+/// `reward_layer.weight` `[1, F]` + `reward_layer.bias` `[1]` for no-gate) into a [`Head`] for
 /// `model` reading `features` (see [`hidden_source`](super::hidden_source)). F must equal the
 /// feature width (states x n_embd, or n_vocab). Save the result with [`Head::save`].
 pub fn import_torch_checkpoint(
