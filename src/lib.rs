@@ -9,12 +9,17 @@
 //! - [`capture`]: which graph tensors to read and how captured rows map to (candidate, token).
 //! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
 //! - [`fetch`]: fetching and verifying the known small models.
+//! - [`collect`]: resumable collection of labelled candidates and their features.
+//! - [`dataset`]: candidate records and the f16 feature store.
 //! - [`select`]: picking one candidate: random, oracle, majority, score argmax, SWIFT-weighted
 //!   vote, and the ranking / scaling fusions of two scores.
 //! - [`eval`]: Best-of-k accuracy per selector (first-k and the expectation over k-subsets),
 //!   score AUCs, the JSON report, text tables and plots.
 //! - [`tasks`]: problem sources (arithmetic, CoinFlip, GSM8K, MATH, any JSONL), prompts, and the
 //!   answer extraction and judging that label candidates.
+//! - [`head`]: the SWIFT head: per-token gate and reward, streaming scoring, head files, import
+//!   of reference PyTorch checkpoints.
+//! - [`train`]: training a head from stored features (losses, gradients, AdamW, early stopping).
 #![warn(missing_docs)]
 
 pub mod capture;
@@ -25,6 +30,8 @@ pub mod eval;
 pub mod features;
 pub mod fetch;
 pub mod fsutil;
+pub mod head;
 pub mod rng;
 pub mod select;
 pub mod tasks;
+pub mod train;
