@@ -24,6 +24,7 @@ use crate::dataset::store::{FeatureWriter, StoreError, StoreOptions};
 use crate::dataset::CandidateRecord;
 use crate::engine::{ChatMessage, Engine, EngineError, GenerateOptions, TemplateChoice};
 use crate::features::{EosRule, FeatureLayout};
+use crate::head::ModelIdentity;
 use crate::rng::Rng;
 use crate::tasks::{Task, TaskError, TaskSpec};
 
@@ -90,42 +91,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CollectError + '_ {
     }
 }
 
-/// Which model a collection (or a head) was made with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelStamp {
-    /// File name (informational).
-    pub file: String,
-    /// Architecture.
-    pub architecture: String,
-    /// Blocks.
-    pub n_layer: u32,
-    /// Hidden size.
-    pub n_embd: u32,
-    /// Vocabulary.
-    pub n_vocab: u32,
-    /// [`crate::engine::fingerprint`] of the file.
-    pub fingerprint: String,
-}
-
-impl ModelStamp {
-    /// Stamp of a loaded model.
-    pub fn of(engine: &Engine) -> Self {
-        let i = engine.info();
-        Self {
-            file: i
-                .path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            architecture: i.architecture.clone(),
-            n_layer: i.n_layer,
-            n_embd: i.n_embd,
-            n_vocab: i.n_vocab,
-            fingerprint: i.fingerprint.clone(),
-        }
-    }
-}
-
 /// Sampling settings of a collection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SamplingStamp {
@@ -148,8 +113,10 @@ pub struct SamplingStamp {
 pub struct Manifest {
     /// Format version.
     pub format_version: u32,
-    /// Model.
-    pub model: ModelStamp,
+    /// Model the candidates were sampled from.
+    pub model: ModelIdentity,
+    /// Its file name (informational).
+    pub model_file: String,
     /// Task, as its spec.
     pub task: TaskSpec,
     /// Task spec in its short text form (informational).
@@ -312,7 +279,13 @@ pub fn collect(
         })?;
     let manifest = Manifest {
         format_version: MANIFEST_VERSION,
-        model: ModelStamp::of(engine),
+        model: engine.info().identity(),
+        model_file: engine
+            .info()
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         task: config.task.clone(),
         task_text: config.task.to_string(),
         instruction: task.instruction().to_string(),

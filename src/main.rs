@@ -14,9 +14,19 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // One line: the context chain joined, most general first.
-            let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
-            eprintln!("error: {}", chain.join(": "));
+            // One line: the context chain joined, most general first. Many error types print
+            // their source in their own message too; a cause already said is not repeated.
+            let mut line = String::new();
+            for cause in err.chain().map(|c| c.to_string()) {
+                if line.contains(&cause) {
+                    continue;
+                }
+                if !line.is_empty() {
+                    line.push_str(": ");
+                }
+                line.push_str(&cause);
+            }
+            eprintln!("error: {line}");
             ExitCode::from(cli::exit_code(&err))
         }
     }

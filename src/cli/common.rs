@@ -140,3 +140,38 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{s}");
     Ok(())
 }
+
+/// Loads a head and checks it against the loaded model: a shape mismatch is refused, a
+/// fingerprint mismatch is a warning (an error with `strict`).
+pub fn load_head_for(
+    path: &Path,
+    engine: &Engine,
+    strict: bool,
+) -> anyhow::Result<swift_bon::head::Head> {
+    let head = swift_bon::head::Head::load(path)
+        .with_context(|| format!("loading head {}", path.display()))?;
+    if let Some(warning) = head
+        .check_model(&engine.info().identity(), strict)
+        .with_context(|| {
+            format!(
+                "head {} does not fit model {}",
+                path.display(),
+                engine.info().path.display()
+            )
+        })?
+    {
+        tracing::warn!("{warning}");
+    }
+    Ok(head)
+}
+
+/// What to capture for a head: exactly its states (or logits).
+pub fn head_features(head: &swift_bon::head::Head) -> swift_bon::engine::FeatureRequest {
+    use swift_bon::features::{FeatureSource, StateSpec};
+    match &head.spec().features {
+        FeatureSource::Hidden { selection, .. } => {
+            swift_bon::engine::FeatureRequest::Hidden(StateSpec::List(selection.states().to_vec()))
+        }
+        FeatureSource::Logits { .. } => swift_bon::engine::FeatureRequest::Logits,
+    }
+}

@@ -5,6 +5,7 @@ mod common;
 mod doctor;
 mod fetch;
 mod sample;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,12 @@ pub enum Command {
     /// Generate N candidates per problem of a task, label them, and store their features
     /// (resumable).
     Collect(collect::CollectArgs),
+    /// Train a SWIFT head on a collection.
+    Train(train::TrainArgs),
+    /// Print a head's metadata and parameter count.
+    Inspect(train::InspectArgs),
+    /// Convert a reference PyTorch checkpoint into a swift-bon head.
+    ImportHead(train::ImportArgs),
     /// Print versions and model facts, and run a one-decode capture self-check.
     Doctor(doctor::DoctorArgs),
 }
@@ -40,5 +47,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sample(a) => sample::run(&cli.global, a),
         Command::Doctor(a) => doctor::run(&cli.global, a),
         Command::Collect(a) => collect::run(&cli.global, a),
+        Command::Train(a) => train::run_train(&cli.global, a),
+        Command::Inspect(a) => train::run_inspect(&cli.global, a),
+        Command::ImportHead(a) => train::run_import(&cli.global, a),
     }
 }

@@ -90,6 +90,12 @@ pub struct SampleArgs {
     /// Whether the end-of-generation token is fed once more and covered.
     #[arg(long, default_value = "include")]
     pub eos: EosRule,
+    /// Score every candidate inline with this SWIFT head (its states are captured).
+    #[arg(long)]
+    pub head: Option<std::path::PathBuf>,
+    /// Refuse a head whose model fingerprint differs (otherwise a warning).
+    #[arg(long)]
+    pub strict: bool,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -134,6 +140,8 @@ struct CandidateOut<'a> {
     captured_rows: usize,
     captured_states: usize,
     features_per_row: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    swift_score: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -159,7 +167,13 @@ struct SampleOut<'a> {
 
 pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
     let engine = args.model.load(global)?;
-    let features = if args.no_capture {
+    let head = match &args.head {
+        Some(path) => Some(super::common::load_head_for(path, &engine, args.strict)?),
+        None => None,
+    };
+    let features = if let Some(h) = &head {
+        super::common::head_features(h)
+    } else if args.no_capture {
         FeatureRequest::None
     } else if args.logits {
         FeatureRequest::Logits
@@ -188,8 +202,20 @@ pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
         "{spinner} sampling {pos} tokens [{elapsed}] {msg}",
     );
     let t0 = Instant::now();
+    let mut scorer = head.as_ref().map(swift_bon::head::StreamingScorer::new);
+    let mut null = swift_bon::features::NullSink;
+    let mut tee = match scorer.as_mut() {
+        Some(s) => swift_bon::features::TeeSink(
+            &mut sink as &mut dyn FeatureSink,
+            s as &mut dyn FeatureSink,
+        ),
+        None => swift_bon::features::TeeSink(
+            &mut sink as &mut dyn FeatureSink,
+            &mut null as &mut dyn FeatureSink,
+        ),
+    };
     let gen = engine
-        .generate_with_progress(&prompt, &opts, &mut sink, &mut |p| {
+        .generate_with_progress(&prompt, &opts, &mut tee, &mut |p| {
             bar.set_position(p.fed_tokens as u64);
             bar.set_message(format!("{} live", p.live));
         })
@@ -239,6 +265,7 @@ pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
                 captured_rows: sink.rows.get(c.index).copied().unwrap_or(0),
                 captured_states: per_state.0,
                 features_per_row: per_state.0 * per_state.1,
+                swift_score: scorer.as_ref().map(|s| s.score(c.index)),
             })
             .collect(),
     };
@@ -266,7 +293,7 @@ pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
             swift_bon::features::format_state_list(out.states.as_deref().unwrap_or_default()),
             per_state.1,
             per_state.0 * per_state.1,
-            args.eos
+            eos
         ),
         "logits" => println!(
             "capture: full logits, {} floats per covered token",
@@ -275,18 +302,26 @@ pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
         _ => println!("capture: off"),
     }
     println!();
+    let scored = out.candidates.iter().any(|c| c.swift_score.is_some());
     println!(
-        "{:>3} {:>6} {:>9} {:>6} {:>6}  text",
-        "#", "tokens", "logprob", "finish", "rows"
+        "{:>3} {:>6} {:>9} {:>6} {:>6}{}  text",
+        "#",
+        "tokens",
+        "logprob",
+        "finish",
+        "rows",
+        if scored { "     swift" } else { "" }
     );
     for c in &out.candidates {
         println!(
-            "{:>3} {:>6} {:>9.3} {:>6} {:>6}  {}",
+            "{:>3} {:>6} {:>9.3} {:>6} {:>6}{}  {}",
             c.index,
             c.tokens,
             c.mean_logprob,
             c.finish,
             c.captured_rows,
+            c.swift_score
+                .map_or(String::new(), |s| format!(" {s:>9.3}")),
             one_line(c.text, 70)
         );
     }

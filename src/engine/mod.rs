@@ -156,6 +156,19 @@ pub struct ModelInfo {
     pub fingerprint: String,
 }
 
+impl ModelInfo {
+    /// The identity a head records and is checked against.
+    pub fn identity(&self) -> crate::head::ModelIdentity {
+        crate::head::ModelIdentity {
+            architecture: self.architecture.clone(),
+            n_layer: self.n_layer,
+            n_embd: self.n_embd,
+            n_vocab: self.n_vocab,
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
+}
+
 /// How the question is turned into the model's prompt text.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
