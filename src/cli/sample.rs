@@ -293,7 +293,7 @@ pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
             swift_bon::features::format_state_list(out.states.as_deref().unwrap_or_default()),
             per_state.1,
             per_state.0 * per_state.1,
-            eos
+            opts.eos
         ),
         "logits" => println!(
             "capture: full logits, {} floats per covered token",
