@@ -1,9 +1,12 @@
-//! Generated arithmetic: "What is 347 + 128 - 95?".
+//! Generated arithmetic: "What is 47 + 8?".
 //!
 //! Problem `i` is drawn from `Rng::derive(seed, i)` alone, so a set of 200 problems is the prefix
-//! of the set of 500 with the same options. The default (sums and differences of two or three
-//! 2–3 digit numbers, non-negative results) is the mix on which SmolLM2-135M-Instruct was right
-//! for about a quarter of its candidates in the prototype (design notes §8).
+//! of the set of 500 with the same options. The default is a sum or difference of two 1–2 digit
+//! numbers with a non-negative result: measured with the default instruction on the default
+//! model (SmolLM2-135M-Instruct Q4_1, temperature 0.8, 12 problems x 8 candidates), 14.6% of
+//! candidates were correct and 5 of 12 problems had a correct candidate; with two or three 2–3
+//! digit numbers only 1% were (0% with "Answer with just the number."), which leaves Best-of-N
+//! nothing to choose from.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -101,8 +104,8 @@ impl Default for ArithmeticSpec {
             count: 500,
             seed: 42,
             ops: vec![ArithOp::Add, ArithOp::Sub],
-            operands: IntRange::new(2, 3),
-            digits: IntRange::new(2, 3),
+            operands: IntRange::new(2, 2),
+            digits: IntRange::new(1, 2),
             allow_negative: false,
             instruction: None,
         }
@@ -236,11 +239,11 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_prototype_mix() {
+    fn defaults_are_two_small_numbers() {
         let spec = ArithmeticSpec::default();
         let problems = generate(&spec).unwrap();
         assert_eq!(problems.len(), 500);
-        let mut three = 0;
+        let mut one_digit = 0;
         for p in &problems {
             let q = p
                 .question
@@ -249,11 +252,11 @@ mod tests {
                 .strip_suffix('?')
                 .unwrap();
             let parts: Vec<&str> = q.split(' ').collect();
-            assert!(parts.len() == 3 || parts.len() == 5, "{q}");
-            three += usize::from(parts.len() == 5);
+            assert!(parts.len() == 3, "{q}");
             for (k, part) in parts.iter().enumerate() {
                 if k % 2 == 0 {
-                    assert!((2..=3).contains(&part.len()), "{q}");
+                    assert!((1..=2).contains(&part.len()), "{q}");
+                    one_digit += usize::from(part.len() == 1);
                 } else {
                     assert!(*part == "+" || *part == "-", "{q}");
                 }
@@ -269,8 +272,8 @@ mod tests {
             assert_eq!(total, value, "{q}");
         }
         assert!(
-            (150..350).contains(&three),
-            "{three} of 500 have three operands"
+            (250..750).contains(&one_digit),
+            "{one_digit} of 1000 numbers have one digit"
         );
     }
 
