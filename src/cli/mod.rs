@@ -3,6 +3,7 @@
 mod collect;
 mod common;
 mod doctor;
+mod eval;
 mod fetch;
 mod sample;
 mod train;
@@ -33,6 +34,8 @@ pub enum Command {
     Collect(collect::CollectArgs),
     /// Train a SWIFT head on a collection.
     Train(train::TrainArgs),
+    /// Best-of-k accuracy of heads and baselines on a collection, with a plot.
+    Eval(eval::EvalArgs),
     /// Print a head's metadata and parameter count.
     Inspect(train::InspectArgs),
     /// Convert a reference PyTorch checkpoint into a swift-bon head.
@@ -48,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(a) => doctor::run(&cli.global, a),
         Command::Collect(a) => collect::run(&cli.global, a),
         Command::Train(a) => train::run_train(&cli.global, a),
+        Command::Eval(a) => eval::run(&cli.global, a),
         Command::Inspect(a) => train::run_inspect(&cli.global, a),
         Command::ImportHead(a) => train::run_import(&cli.global, a),
     }
