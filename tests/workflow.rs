@@ -31,38 +31,123 @@ fn collect_train_inspect_eval_and_sample_with_the_head() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let head = dir.path().join("head");
-    let common_args = ["-n", "4", "--max-tokens", "24", "--layers", "last:4", "--entropy", "-q"];
-    let mut args = vec!["collect", "--task", "arithmetic", "--count", "6", "--seed", "9", "--out", s(&data), "-m", s(&model)];
+    let common_args = [
+        "-n",
+        "4",
+        "--max-tokens",
+        "24",
+        "--layers",
+        "last:4",
+        "--entropy",
+        "-q",
+    ];
+    let mut args = vec![
+        "collect",
+        "--task",
+        "arithmetic",
+        "--count",
+        "6",
+        "--seed",
+        "9",
+        "--out",
+        s(&data),
+        "-m",
+        s(&model),
+    ];
     args.extend(common_args);
     let out = swift_bon(&args);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("6 problems complete"), "{text}");
 
-    let out = swift_bon(&["train", "--data", s(&data), "--out", s(&head), "--epochs", "3", "--norm", "rms", "-q"]);
+    let out = swift_bon(&[
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(&head),
+        "--epochs",
+        "3",
+        "--norm",
+        "rms",
+        "-q",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("val AUC") && text.contains("Best-of-4"), "{text}");
+    assert!(
+        text.contains("val AUC") && text.contains("Best-of-4"),
+        "{text}"
+    );
     assert!(dir.path().join("head.safetensors").exists() && dir.path().join("head.yaml").exists());
 
     let out = swift_bon(&["inspect", s(&head)]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("parameters     4610"), "2 x 4 x 576 + 2 parameters expected: {text}");
+    assert!(
+        text.contains("parameters     4610"),
+        "2 x 4 x 576 + 2 parameters expected: {text}"
+    );
     assert!(text.contains("26-29") && text.contains("rms"), "{text}");
 
     let plot = dir.path().join("eval.svg");
-    let out = swift_bon(&["eval", "--data", s(&data), "--head", s(&head), "--json", "--plot", s(&plot), "-q"]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("eval --json prints JSON");
-    let names: Vec<&str> = v["selectors"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
-    for want in ["random", "oracle", "majority", "logprob", "self-certainty", "swift", "swift-vote"] {
-        assert!(names.contains(&want), "selector {want} missing from {names:?}");
+    let out = swift_bon(&[
+        "eval",
+        "--data",
+        s(&data),
+        "--head",
+        s(&head),
+        "--json",
+        "--plot",
+        s(&plot),
+        "-q",
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("eval --json prints JSON");
+    let names: Vec<&str> = v["selectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "random",
+        "oracle",
+        "majority",
+        "logprob",
+        "self-certainty",
+        "swift",
+        "swift-vote",
+    ] {
+        assert!(
+            names.contains(&want),
+            "selector {want} missing from {names:?}"
+        );
     }
     assert_eq!(v["counts"]["problems"], 6);
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.contains("<svg") && svg.contains("swift-vote"));
-    let out = swift_bon(&["eval", "--data", s(&data), "--head", s(&head), "--k", "1,2,4"]);
+    let out = swift_bon(&[
+        "eval",
+        "--data",
+        s(&data),
+        "--head",
+        s(&head),
+        "--k",
+        "1,2,4",
+    ]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("oracle") && table.contains("AUC"), "{table}");
 
-    let out = swift_bon(&["sample", "What is 3 + 4?", "-n", "2", "--max-tokens", "16", "--head", s(&head), "--json", "-m", s(&model)]);
+    let out = swift_bon(&[
+        "sample",
+        "What is 3 + 4?",
+        "-n",
+        "2",
+        "--max-tokens",
+        "16",
+        "--head",
+        s(&head),
+        "--json",
+        "-m",
+        s(&model),
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for c in v["candidates"].as_array().unwrap() {
         assert!(c["swift_score"].as_f64().unwrap().is_finite(), "{c}");
@@ -81,16 +166,38 @@ fn a_head_for_another_model_is_refused() {
         .args(["--gated", "1152", s(&ckpt)])
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let head = dir.path().join("imported");
     let _serial = common::serial();
-    swift_bon(&["import-head", s(&ckpt), "--states", "29,30", "--out", s(&head), "-m", s(&model)]);
+    swift_bon(&[
+        "import-head",
+        s(&ckpt),
+        "--states",
+        "29,30",
+        "--out",
+        s(&head),
+        "-m",
+        s(&model),
+    ]);
     let out = swift_bon(&["inspect", s(&head), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["parameters"], 2 * 1152 + 2);
     // ... with the wrong state count it is refused, naming expected and got ...
     let out = Command::new(env!("CARGO_BIN_EXE_swift-bon"))
-        .args(["import-head", s(&ckpt), "--states", "last:4", "--out", s(&head), "-m", s(&model)])
+        .args([
+            "import-head",
+            s(&ckpt),
+            "--states",
+            "last:4",
+            "--out",
+            s(&head),
+            "-m",
+            s(&model),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -99,7 +206,16 @@ fn a_head_for_another_model_is_refused() {
     // ... and the SmolLM2 head is refused on Gemma-3 (another architecture and shape).
     let gemma = common::gemma3();
     let out = Command::new(env!("CARGO_BIN_EXE_swift-bon"))
-        .args(["sample", "hi", "-n", "1", "--head", s(&head), "-m", s(&gemma)])
+        .args([
+            "sample",
+            "hi",
+            "-n",
+            "1",
+            "--head",
+            s(&head),
+            "-m",
+            s(&gemma),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -12,7 +12,9 @@ use swift_bon::head::{Head, StreamingScorer};
 use swift_bon::select::{self, Pool};
 use swift_bon::tasks::{AnswerKind, TaskSpec};
 
-use super::common::{head_features, load_head_for, print_json, progress_bar, GlobalArgs, ModelArgs, UsageError};
+use super::common::{
+    head_features, load_head_for, print_json, progress_bar, GlobalArgs, ModelArgs, UsageError,
+};
 use super::sample::{one_line, SamplingArgs};
 
 /// How the answer is chosen.
@@ -159,8 +161,16 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         Some(h) => (head_features(h), h.spec().eos),
         None => (FeatureRequest::None, EosRule::Include),
     };
-    let opts = args.sampling.options().with_features(features).with_eos(eos);
-    let bar = progress_bar((opts.n * opts.max_tokens) as u64, global.quiet, "{spinner} {pos} tokens [{elapsed}] {msg}");
+    let opts = args
+        .sampling
+        .options()
+        .with_features(features)
+        .with_eos(eos);
+    let bar = progress_bar(
+        (opts.n * opts.max_tokens) as u64,
+        global.quiet,
+        "{spinner} {pos} tokens [{elapsed}] {msg}",
+    );
     let t0 = std::time::Instant::now();
     let mut scorer = head.as_ref().map(StreamingScorer::new);
     let mut null = NullSink;
@@ -177,7 +187,11 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let elapsed = t0.elapsed().as_secs_f64();
 
-    let answers: Vec<Option<String>> = gen.candidates.iter().map(|c| kind.extract(&c.text)).collect();
+    let answers: Vec<Option<String>> = gen
+        .candidates
+        .iter()
+        .map(|c| kind.extract(&c.text))
+        .collect();
     let swift: Option<Vec<f64>> = scorer.as_ref().map(|s| s.scores());
     let logprob: Vec<f64> = gen.candidates.iter().map(|c| c.mean_logprob()).collect();
     let cands: Vec<select::Candidate> = gen
@@ -231,7 +245,10 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         return print_json(&out);
     }
     if args.show_all {
-        println!("{:>1} {:>3} {:>9} {:>9} {:>6} {:<12} text", "", "#", "swift", "logprob", "tokens", "answer");
+        println!(
+            "{:>1} {:>3} {:>9} {:>9} {:>6} {:<12} text",
+            "", "#", "swift", "logprob", "tokens", "answer"
+        );
         for c in &out.candidates {
             println!(
                 "{:>1} {:>3} {:>9} {:>9.3} {:>6} {:<12} {}",
@@ -252,7 +269,9 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
             chosen,
             opts.n,
             args.select,
-            out.answer.as_ref().map_or(String::new(), |a| format!(" (answer: {a})")),
+            out.answer
+                .as_ref()
+                .map_or(String::new(), |a| format!(" (answer: {a})")),
             elapsed
         );
     }
