@@ -73,9 +73,11 @@ impl Collection {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         let manifest = collect::read_manifest(dir)
             .with_context(|| format!("{} is not a collection", dir.display()))?;
-        let records = collect::read_records(&dir.join(RECORDS_FILE))?;
+        // Store first: records are synced before their problem's rows are committed, so every
+        // problem in this snapshot of the store has its records, even while a collection runs.
         let store = FeatureStore::open(dir)
             .with_context(|| format!("opening the feature store in {}", dir.display()))?;
+        let records = collect::read_records(&dir.join(RECORDS_FILE))?;
         // Records of problems whose features were never committed (an interrupted run) are
         // left out.
         let stored: std::collections::HashSet<u64> = store.problem_indices().collect();
