@@ -545,21 +545,27 @@ fn reconcile_records(
     Ok((writer, cut_records))
 }
 
-/// Reads every record of a collection, with line numbers in errors.
+/// Reads every record of a collection, with line numbers in errors. A last line without its
+/// newline is the torn tail of an interrupted (or still running) collection and is left out.
 pub fn read_records(path: &Path) -> Result<Vec<CandidateRecord>, CollectError> {
-    let file = File::open(path).map_err(io(path))?;
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    if complete.len() < text.len() {
+        tracing::warn!("{}: an unfinished last line was left out", path.display());
+    }
     let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(io(path))?;
+    for (i, line) in complete.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let rec: CandidateRecord =
-            serde_json::from_str(&line).map_err(|e| CollectError::BadRecords {
-                path: path.into(),
-                line: i + 1,
-                detail: e.to_string(),
-            })?;
+        let rec: CandidateRecord = serde_json::from_str(line).map_err(|e| CollectError::BadRecords {
+            path: path.into(),
+            line: i + 1,
+            detail: e.to_string(),
+        })?;
         out.push(rec);
     }
     Ok(out)
