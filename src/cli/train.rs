@@ -26,9 +26,12 @@ pub struct TrainArgs {
     /// One row (plain mean of token rewards) instead of gate + reward.
     #[arg(long)]
     pub no_gate: bool,
-    /// Feature normalisation: none, rms (each state divided by its RMS), standardize
-    /// (per-dimension mean/std from the training split, stored in the head).
-    #[arg(long, default_value = "none")]
+    /// Feature normalisation: none (the reference), rms (each state divided by its RMS),
+    /// standardize (per-dimension mean/std from the training split, stored in the head). rms is
+    /// the default: on the default model's arithmetic collection (last:4, validation split of
+    /// 40 problems) it reached validation AUC 0.857 and loss 0.246, against 0.828 / 0.270 for
+    /// raw features and 0.851 / 0.254 for standardize.
+    #[arg(long, default_value = "rms")]
     pub norm: Normalization,
     /// Loss: ce (binary cross-entropy on the score, the reference) or pairwise.
     #[arg(long, default_value = "ce")]
