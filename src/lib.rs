@@ -15,6 +15,9 @@
 //!   score AUCs, the JSON report, text tables and plots.
 //! - [`tasks`]: problem sources (arithmetic, CoinFlip, GSM8K, MATH, any JSONL), prompts, and the
 //!   answer extraction and judging that label candidates.
+//! - [`head`]: the SWIFT head: per-token gate and reward, streaming scoring, head files, import
+//!   of reference PyTorch checkpoints.
+//! - [`train`]: training a head from stored features (losses, gradients, AdamW, early stopping).
 #![warn(missing_docs)]
 
 pub mod capture;
@@ -25,6 +28,8 @@ pub mod eval;
 pub mod features;
 pub mod fetch;
 pub mod fsutil;
+pub mod head;
 pub mod rng;
 pub mod select;
 pub mod tasks;
+pub mod train;

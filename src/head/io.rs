@@ -1,0 +1,481 @@
+//! Head files: `NAME.safetensors` (tensors `weight` [rows, F], `bias` [rows], and `norm.mean` /
+//! `norm.std` [F] with `standardize`) next to `NAME.yaml` (everything else).
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::features::{format_state_list, EosRule, FeatureSource, StateSpec};
+
+use super::{Head, HeadError, HeadSpec, ModelIdentity, NormStats, Normalization, TrainingInfo};
+
+/// Version of the head file format written by this build (and the only one it reads).
+pub const FORMAT_VERSION: u32 = 1;
+
+const WEIGHT: &str = "weight";
+const BIAS: &str = "bias";
+const NORM_MEAN: &str = "norm.mean";
+const NORM_STD: &str = "norm.std";
+
+/// The two files of the head named by `path`: `models/foo`, `models/foo.yaml` and
+/// `models/foo.safetensors` all name (`models/foo.yaml`, `models/foo.safetensors`).
+pub fn head_paths(path: &Path) -> (PathBuf, PathBuf) {
+    let base = match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml" | "safetensors") => path.with_extension(""),
+        _ => path.to_path_buf(),
+    };
+    let with = |ext: &str| {
+        let mut s = base.clone().into_os_string();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    let yaml = match path.extension().and_then(|e| e.to_str()) {
+        Some("yml") => path.to_path_buf(),
+        _ => with(".yaml"),
+    };
+    (yaml, with(".safetensors"))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+enum FeaturesYaml {
+    Hidden {
+        /// States in SWIFT.md §1 numbering, written compactly (`26-29`, `0,5,10-12`).
+        states: String,
+        /// F = states x n_embd.
+        width: u64,
+    },
+    Logits {
+        /// F = n_vocab.
+        width: u64,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct HeadYaml {
+    format_version: u32,
+    model: ModelIdentity,
+    features: FeaturesYaml,
+    normalization: Normalization,
+    gate: bool,
+    eos: EosRule,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    instruction: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    training: Option<TrainingInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notes: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    format_version: u64,
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+impl Head {
+    /// Writes `NAME.safetensors` and `NAME.yaml` for `path` (see [`head_paths`]), each
+    /// atomically. Returns (yaml, safetensors) paths.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(PathBuf, PathBuf), HeadError> {
+        let (yaml_path, st_path) = head_paths(path.as_ref());
+        let f = self.width();
+        let rows = self.rows();
+        let mut tensors: Vec<(&str, Vec<usize>, Vec<u8>)> = vec![
+            (WEIGHT, vec![rows, f], f32_bytes(&self.weight)),
+            (BIAS, vec![rows], f32_bytes(&self.bias)),
+        ];
+        if let Some(st) = &self.stats {
+            tensors.push((NORM_MEAN, vec![f], f32_bytes(&st.mean)));
+            tensors.push((NORM_STD, vec![f], f32_bytes(&st.std)));
+        }
+        let views = tensors
+            .iter()
+            .map(|(name, shape, bytes)| {
+                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.to_string(), v))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| HeadError::Safetensors {
+                file: st_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let info = HashMap::from([
+            ("format".to_string(), "swift-bon-head".to_string()),
+            ("format_version".to_string(), FORMAT_VERSION.to_string()),
+        ]);
+        let bytes =
+            safetensors::serialize(views, Some(info)).map_err(|e| HeadError::Safetensors {
+                file: st_path.clone(),
+                reason: e.to_string(),
+            })?;
+
+        let features = match &self.spec.features {
+            FeatureSource::Hidden { selection, .. } => FeaturesYaml::Hidden {
+                states: format_state_list(selection.states()),
+                width: f as u64,
+            },
+            FeatureSource::Logits { .. } => FeaturesYaml::Logits { width: f as u64 },
+        };
+        let meta = HeadYaml {
+            format_version: FORMAT_VERSION,
+            model: self.spec.model.clone(),
+            features,
+            normalization: self.spec.norm,
+            gate: self.spec.gate,
+            eos: self.spec.eos,
+            instruction: self.spec.instruction.clone(),
+            training: self.spec.training.clone(),
+            notes: self.spec.notes.clone(),
+        };
+        let text = serde_yaml::to_string(&meta).map_err(|source| HeadError::Yaml {
+            file: yaml_path.clone(),
+            source,
+        })?;
+        let weights_name = st_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = format!("# swift-bon SWIFT head; weights in {weights_name}\n{text}");
+
+        let io = |file: &Path| {
+            let file = file.to_path_buf();
+            move |source| HeadError::Io { file, source }
+        };
+        crate::fsutil::write_atomic(&st_path, &bytes).map_err(io(&st_path))?;
+        crate::fsutil::write_atomic(&yaml_path, text.as_bytes()).map_err(io(&yaml_path))?;
+        Ok((yaml_path, st_path))
+    }
+
+    /// Reads the head named by `path` (see [`head_paths`]) and verifies it: format version,
+    /// metadata consistency, tensor names, dtypes and shapes against the metadata's F, and that
+    /// every number is finite.
+    pub fn load(path: impl AsRef<Path>) -> Result<Head, HeadError> {
+        let (yaml_path, st_path) = head_paths(path.as_ref());
+        let text = std::fs::read_to_string(&yaml_path).map_err(|source| HeadError::Io {
+            file: yaml_path.clone(),
+            source,
+        })?;
+        let yaml_err = |source| HeadError::Yaml {
+            file: yaml_path.clone(),
+            source,
+        };
+        let version: VersionOnly = serde_yaml::from_str(&text).map_err(yaml_err)?;
+        if version.format_version != u64::from(FORMAT_VERSION) {
+            return Err(HeadError::Version {
+                file: yaml_path,
+                found: version.format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let meta: HeadYaml = serde_yaml::from_str(&text).map_err(yaml_err)?;
+        let spec = spec_from_yaml(meta).map_err(|e| e.in_file(&yaml_path))?;
+        spec.validate().map_err(|e| e.in_file(&yaml_path))?;
+
+        let bytes = std::fs::read(&st_path).map_err(|source| HeadError::Io {
+            file: st_path.clone(),
+            source,
+        })?;
+        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| HeadError::Safetensors {
+            file: st_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let f = spec.width();
+        let rows = spec.rows();
+        let mut expected = vec![(WEIGHT, vec![rows, f]), (BIAS, vec![rows])];
+        if spec.norm == Normalization::Standardize {
+            expected.push((NORM_MEAN, vec![f]));
+            expected.push((NORM_STD, vec![f]));
+        }
+        let mut names: Vec<&str> = tensors.names();
+        names.sort_unstable();
+        if let Some(extra) = names
+            .iter()
+            .find(|n| !expected.iter().any(|(e, _)| e == *n))
+        {
+            return Err(HeadError::UnexpectedTensor {
+                file: st_path,
+                name: extra.to_string(),
+            });
+        }
+        let mut values = Vec::with_capacity(expected.len());
+        for (name, shape) in &expected {
+            let view = tensors.tensor(name).map_err(|_| HeadError::MissingTensor {
+                file: st_path.clone(),
+                name: name.to_string(),
+            })?;
+            if view.dtype() != Dtype::F32 {
+                return Err(HeadError::TensorDtype {
+                    file: st_path.clone(),
+                    name: name.to_string(),
+                    got: format!("{:?}", view.dtype()),
+                });
+            }
+            if view.shape() != shape.as_slice() {
+                return Err(HeadError::TensorShape {
+                    file: Some(st_path.clone()),
+                    name: name.to_string(),
+                    expected: shape.clone(),
+                    got: view.shape().to_vec(),
+                });
+            }
+            let v: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            values.push(v);
+        }
+        let mut values = values.into_iter();
+        let weight = values.next().unwrap_or_default();
+        let bias = values.next().unwrap_or_default();
+        let stats = match (values.next(), values.next()) {
+            (Some(mean), Some(std)) => Some(NormStats { mean, std }),
+            _ => None,
+        };
+        Head::new(spec, weight, bias, stats).map_err(|e| e.in_file(&st_path))
+    }
+}
+
+fn spec_from_yaml(meta: HeadYaml) -> Result<HeadSpec, HeadError> {
+    let invalid = |reason: String| HeadError::Invalid { reason };
+    let (features, width) = match meta.features {
+        FeaturesYaml::Hidden { states, width } => {
+            let spec: StateSpec = states
+                .parse()
+                .map_err(|e: crate::features::StateSpecError| invalid(e.to_string()))?;
+            let selection = spec
+                .resolve(meta.model.n_layer)
+                .map_err(|e| invalid(e.to_string()))?;
+            (
+                FeatureSource::Hidden {
+                    selection,
+                    n_embd: meta.model.n_embd,
+                },
+                width,
+            )
+        }
+        FeaturesYaml::Logits { width } => (
+            FeatureSource::Logits {
+                n_vocab: meta.model.n_vocab,
+            },
+            width,
+        ),
+    };
+    let spec = HeadSpec {
+        model: meta.model,
+        features,
+        norm: meta.normalization,
+        gate: meta.gate,
+        eos: meta.eos,
+        instruction: meta.instruction,
+        training: meta.training,
+        notes: meta.notes,
+    };
+    if spec.width() as u64 != width {
+        return Err(invalid(format!(
+            "features.width is {width} but the states and model give F = {}",
+            spec.width()
+        )));
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::head::test_util::random_head;
+
+    fn saved(norm: Normalization, gate: bool) -> (tempfile::TempDir, Head, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut head = random_head("0,2-4", gate, norm, 4);
+        head.spec.instruction = Some("Put the final answer in \\boxed{}.".to_string());
+        head.spec.notes = Some("test head".to_string());
+        head.spec.training = Some(TrainingInfo {
+            task: Some("arith".to_string()),
+            problems: 10,
+            loss: "ce".to_string(),
+            date: "2026-01-01T00:00:00Z".to_string(),
+            ..TrainingInfo::default()
+        });
+        let (y, s) = head.save(dir.path().join("models/h")).unwrap();
+        (dir, head, y, s)
+    }
+
+    #[test]
+    fn paths_accept_any_of_the_three_forms() {
+        for p in ["m/foo", "m/foo.yaml", "m/foo.safetensors"] {
+            let (y, s) = head_paths(Path::new(p));
+            assert_eq!(y, PathBuf::from("m/foo.yaml"));
+            assert_eq!(s, PathBuf::from("m/foo.safetensors"));
+        }
+        let (y, s) = head_paths(Path::new("m/foo.v2"));
+        assert_eq!(y, PathBuf::from("m/foo.v2.yaml"));
+        assert_eq!(s, PathBuf::from("m/foo.v2.safetensors"));
+    }
+
+    #[test]
+    fn round_trip_preserves_everything() {
+        for norm in [
+            Normalization::None,
+            Normalization::Rms,
+            Normalization::Standardize,
+        ] {
+            for gate in [true, false] {
+                let (_d, head, y, s) = saved(norm, gate);
+                for p in [&y, &s, &y.with_extension("")] {
+                    let back = Head::load(p).unwrap();
+                    assert_eq!(back, head);
+                }
+                let text = std::fs::read_to_string(&y).unwrap();
+                assert!(text.contains("states: 0,2-4"), "{text}");
+                assert!(text.contains("format_version: 1"));
+            }
+        }
+    }
+
+    fn edit_yaml(y: &Path, from: &str, to: &str) {
+        let text = std::fs::read_to_string(y).unwrap();
+        assert!(text.contains(from), "{text}");
+        std::fs::write(y, text.replacen(from, to, 1)).unwrap();
+    }
+
+    #[test]
+    fn rejects_wrong_version_and_missing_fields() {
+        let (_d, _h, y, _s) = saved(Normalization::None, true);
+        edit_yaml(&y, "format_version: 1", "format_version: 2");
+        let err = Head::load(&y).unwrap_err();
+        assert!(matches!(err, HeadError::Version { found: 2, .. }), "{err}");
+
+        let (_d, _h, y, _s) = saved(Normalization::None, true);
+        edit_yaml(&y, "gate: true\n", "");
+        let err = Head::load(&y).unwrap_err().to_string();
+        assert!(err.contains("gate") && err.contains("h.yaml"), "{err}");
+
+        let (_d, _h, y, _s) = saved(Normalization::None, true);
+        edit_yaml(&y, "format_version: 1\n", "");
+        let err = Head::load(&y).unwrap_err().to_string();
+        assert!(err.contains("format_version"), "{err}");
+
+        let (_d, _h, y, _s) = saved(Normalization::None, true);
+        edit_yaml(&y, "states: 0,2-4", "states: 0,2-9");
+        let err = Head::load(&y).unwrap_err().to_string();
+        assert!(err.contains("out of range"), "{err}");
+    }
+
+    #[test]
+    fn rejects_shape_mismatch_between_yaml_and_tensors() {
+        let (_d, _h, y, _s) = saved(Normalization::None, true);
+        // Another state list of the same length keeps F: still loads.
+        edit_yaml(&y, "states: 0,2-4", "states: 1-4");
+        Head::load(&y).unwrap();
+        // Fewer states: F changes, the metadata width no longer agrees.
+        edit_yaml(&y, "states: 1-4", "states: 1-3");
+        let err = Head::load(&y).unwrap_err().to_string();
+        assert!(err.contains("features.width is 16"), "{err}");
+        edit_yaml(&y, "width: 16", "width: 12");
+        let err = Head::load(&y).unwrap_err();
+        assert!(
+            matches!(&err, HeadError::TensorShape { expected, got, .. } if expected == &vec![2, 12] && got == &vec![2, 16]),
+            "{err}"
+        );
+        // A gated file read as no-gate.
+        let (_d, _h, y, _s) = saved(Normalization::None, true);
+        edit_yaml(&y, "gate: true", "gate: false");
+        assert!(matches!(
+            Head::load(&y).unwrap_err(),
+            HeadError::TensorShape { .. }
+        ));
+        // Standardize without statistics in the file.
+        let (_d, _h, y, _s) = saved(Normalization::None, true);
+        edit_yaml(&y, "normalization: none", "normalization: standardize");
+        let err = Head::load(&y).unwrap_err();
+        assert!(
+            matches!(&err, HeadError::MissingTensor { name, .. } if name == "norm.mean"),
+            "{err}"
+        );
+        // Statistics in a file that does not standardise.
+        let (_d, _h, y, _s) = saved(Normalization::Standardize, true);
+        edit_yaml(&y, "normalization: standardize", "normalization: rms");
+        assert!(matches!(
+            Head::load(&y).unwrap_err(),
+            HeadError::UnexpectedTensor { .. }
+        ));
+    }
+
+    #[test]
+    fn rejects_corrupted_truncated_and_non_finite_tensors() {
+        let (_d, head, y, s) = saved(Normalization::None, true);
+        let good = std::fs::read(&s).unwrap();
+        std::fs::write(&s, &good[..good.len() - 7]).unwrap();
+        let err = Head::load(&y).unwrap_err();
+        assert!(matches!(err, HeadError::Safetensors { .. }), "{err}");
+        assert!(err.to_string().contains("h.safetensors"));
+        std::fs::write(&s, b"garbage").unwrap();
+        assert!(matches!(
+            Head::load(&y).unwrap_err(),
+            HeadError::Safetensors { .. }
+        ));
+        std::fs::remove_file(&s).unwrap();
+        assert!(matches!(Head::load(&y).unwrap_err(), HeadError::Io { .. }));
+
+        // A NaN written through the safetensors serializer.
+        let mut w = head.weight().to_vec();
+        w[5] = f32::NAN;
+        let wb = f32_bytes(&w);
+        let bb = f32_bytes(head.bias());
+        let views = vec![
+            (
+                "weight".to_string(),
+                TensorView::new(Dtype::F32, vec![2, 16], &wb).unwrap(),
+            ),
+            (
+                "bias".to_string(),
+                TensorView::new(Dtype::F32, vec![2], &bb).unwrap(),
+            ),
+        ];
+        std::fs::write(&s, safetensors::serialize(views, None).unwrap()).unwrap();
+        let err = Head::load(&y).unwrap_err().to_string();
+        assert!(err.contains("weight[5] is NaN"), "{err}");
+
+        // Wrong dtype.
+        let half: Vec<u8> = vec![0; 2 * 16 * 2];
+        let views = vec![
+            (
+                "weight".to_string(),
+                TensorView::new(Dtype::F16, vec![2, 16], &half).unwrap(),
+            ),
+            (
+                "bias".to_string(),
+                TensorView::new(Dtype::F32, vec![2], &bb).unwrap(),
+            ),
+        ];
+        std::fs::write(&s, safetensors::serialize(views, None).unwrap()).unwrap();
+        assert!(matches!(
+            Head::load(&y).unwrap_err(),
+            HeadError::TensorDtype { .. }
+        ));
+    }
+
+    #[test]
+    fn a_loaded_head_refuses_another_model() {
+        let (_d, _h, y, _s) = saved(Normalization::Rms, true);
+        let head = Head::load(&y).unwrap();
+        let mut other = crate::head::test_util::identity();
+        other.n_layer = 30;
+        other.n_embd = 576;
+        let err = head.check_model(&other, false).unwrap_err().to_string();
+        assert!(
+            err.contains("n_layer: head expects 4, model has 30"),
+            "{err}"
+        );
+        assert!(
+            err.contains("n_embd: head expects 4, model has 576"),
+            "{err}"
+        );
+    }
+}

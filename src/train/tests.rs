@@ -1,0 +1,392 @@
+//! Training tests on synthetic features where a known direction separates correct from
+//! incorrect candidates.
+
+use std::cell::Cell;
+
+use super::*;
+use crate::features::FeatureLayout;
+
+/// In-memory labelled candidates.
+struct Synth {
+    layout: FeatureLayout,
+    groups: Vec<u64>,
+    labels: Vec<bool>,
+    rows: Vec<Vec<f32>>,
+    reads: Cell<usize>,
+}
+
+impl CandidateFeatures for Synth {
+    fn layout(&self) -> &FeatureLayout {
+        &self.layout
+    }
+    fn n_candidates(&self) -> usize {
+        self.labels.len()
+    }
+    fn group(&self, i: usize) -> u64 {
+        self.groups[i]
+    }
+    fn label(&self, i: usize) -> bool {
+        self.labels[i]
+    }
+    fn n_tokens(&self, i: usize) -> usize {
+        self.rows[i].len() / self.layout.width()
+    }
+    fn read_rows(&self, i: usize, out: &mut Vec<f32>) -> Result<(), SinkError> {
+        self.reads.set(self.reads.get() + 1);
+        out.clear();
+        out.extend_from_slice(&self.rows[i]);
+        Ok(())
+    }
+}
+
+fn model() -> ModelIdentity {
+    ModelIdentity {
+        architecture: "llama".to_string(),
+        n_layer: 4,
+        n_embd: 8,
+        n_vocab: 16,
+        fingerprint: "sha256:synthetic".to_string(),
+    }
+}
+
+/// Roughly standard normal.
+fn normal(rng: &mut Rng) -> f32 {
+    ((0..4).map(|_| rng.next_f64()).sum::<f64>() - 2.0) as f32 * 3f32.sqrt()
+}
+
+/// All 5 states of a 4-layer model with n_embd 8 are stored. Correct candidates' tokens are
+/// shifted by +delta along a direction in states 2 and 3, incorrect ones by -delta. Each state
+/// has its own scale (`scales`) and every dimension an offset (`offset` x a random number), to
+/// exercise the normalisations. About one candidate in 40 covers no token (and is incorrect).
+fn synth(problems: u64, seed: u64, delta: f32, scales: [f32; 5], offset: f32) -> Synth {
+    let layout = FeatureLayout::hidden(StateSpec::All.resolve(4).unwrap(), 8);
+    let w = layout.width();
+    let mut rng = Rng::new(seed);
+    let mut dir = vec![0.0f32; w];
+    for v in &mut dir[16..32] {
+        *v = normal(&mut rng) * 0.5;
+    }
+    let offsets: Vec<f32> = (0..w).map(|_| normal(&mut rng) * offset).collect();
+    let (mut groups, mut labels, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+    for p in 0..problems {
+        let hardness = rng.next_f64() * 0.6 + 0.1;
+        for _ in 0..8 {
+            let n = if rng.below(40) == 0 {
+                0
+            } else {
+                2 + rng.below(9) as usize
+            };
+            // A candidate that covers no token has no answer: incorrect.
+            let label = n > 0 && rng.next_f64() < hardness;
+            let sign = if label { delta } else { -delta };
+            let mut r = Vec::with_capacity(n * w);
+            for _ in 0..n {
+                for d in 0..w {
+                    let x = normal(&mut rng) + sign * dir[d];
+                    r.push(x * scales[d / 8] + offsets[d]);
+                }
+            }
+            groups.push(1000 + p * 7);
+            labels.push(label);
+            rows.push(r);
+        }
+    }
+    Synth {
+        layout,
+        groups,
+        labels,
+        rows,
+        reads: Cell::new(0),
+    }
+}
+
+fn fast() -> TrainOptions {
+    TrainOptions::default()
+        .with_lr(1e-2)
+        .with_max_epochs(25)
+        .with_states(Some(StateSpec::Last(2)))
+}
+
+fn run(data: &Synth, opts: &TrainOptions) -> TrainOutcome {
+    train(data, &model(), opts, &mut |_| {}).unwrap()
+}
+
+#[test]
+fn separable_data_reaches_high_validation_auc_with_both_losses_and_all_normalisations() {
+    let plain = synth(80, 1, 0.6, [1.0; 5], 0.0);
+    let scaled = synth(80, 2, 0.6, [0.05, 1.0, 20.0, 300.0, 4.0], 0.0);
+    let shifted = synth(80, 3, 0.6, [1.0, 1.0, 3.0, 0.2, 1.0], 40.0);
+    for (data, norm) in [
+        (&plain, Normalization::None),
+        (&scaled, Normalization::Rms),
+        (&shifted, Normalization::Standardize),
+    ] {
+        for loss in [Loss::Ce, Loss::Pairwise] {
+            let out = run(data, &fast().with_loss(loss).with_norm(norm));
+            let best = out.summary.best();
+            let auc = best.val_auc.unwrap();
+            assert!(auc > 0.95, "{norm} {loss}: val AUC {auc}");
+            assert!(
+                best.val_bon_accuracy.unwrap() > 0.7,
+                "{norm} {loss}: {best:?}"
+            );
+            assert_eq!(out.head.width(), 16);
+            assert_eq!(out.head.normalization(), norm);
+        }
+    }
+    let out = run(&plain, &fast().with_gate(false));
+    assert_eq!(out.head.rows(), 1);
+    assert!(out.summary.best().val_auc.unwrap() > 0.95);
+}
+
+#[test]
+fn fixed_seed_gives_a_bit_identical_head_cached_or_streamed() {
+    let data = synth(30, 4, 0.5, [1.0, 2.0, 3.0, 4.0, 5.0], 2.0);
+    let opts = fast()
+        .with_max_epochs(4)
+        .with_norm(Normalization::Standardize);
+    let bits = |h: &Head| -> Vec<u32> {
+        h.weight()
+            .iter()
+            .chain(h.bias())
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    let a = run(&data, &opts);
+    let b = run(&data, &opts);
+    data.reads.set(0);
+    let c = run(&data, &opts.clone().with_cache_budget_bytes(0));
+    let streamed_reads = data.reads.get();
+    assert!(a.summary.plan.cached && !c.summary.plan.cached);
+    assert_eq!(bits(&a.head), bits(&b.head));
+    assert_eq!(bits(&a.head), bits(&c.head));
+    assert_eq!(a.head.norm_stats(), c.head.norm_stats());
+    assert_eq!(a.summary.epochs.len(), c.summary.epochs.len());
+    let d = run(&data, &opts.clone().with_seed(7));
+    assert_ne!(bits(&a.head), bits(&d.head));
+    // The cache reads every used candidate once (plus the statistics pass); streaming rereads.
+    data.reads.set(0);
+    run(&data, &opts);
+    let cached_reads = data.reads.get();
+    let used = a.summary.plan.train_candidates + a.summary.plan.val_candidates;
+    assert!(
+        cached_reads <= used + a.summary.plan.train_candidates,
+        "{cached_reads}"
+    );
+    assert!(streamed_reads > 3 * used, "{streamed_reads}");
+}
+
+#[test]
+fn keeps_the_best_epoch_and_the_saved_head_reproduces_its_metrics() {
+    let data = synth(40, 5, 0.4, [1.0, 1.0, 8.0, 0.5, 1.0], 5.0);
+    // A large learning rate makes validation loss wander, so the best epoch is not the last.
+    let opts = fast()
+        .with_lr(0.3)
+        .with_max_epochs(12)
+        .with_patience(12)
+        .with_norm(Normalization::Standardize);
+    let mut events = (0usize, 0usize, 0usize);
+    let out = train(&data, &model(), &opts, &mut |e| match e {
+        TrainEvent::Started(_) => events.0 += 1,
+        TrainEvent::Batch { .. } => events.1 += 1,
+        TrainEvent::Epoch(_) => events.2 += 1,
+    })
+    .unwrap();
+    let s = &out.summary;
+    assert_eq!(events.0, 1);
+    assert_eq!(events.2, s.epochs.len());
+    assert_eq!(events.1, s.epochs.len() * s.plan.batches_per_epoch);
+    assert_eq!(s.selected_by, Selection::ValidationLoss);
+    let min = s
+        .epochs
+        .iter()
+        .map(|e| e.val_loss.unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(s.best().val_loss.unwrap(), min);
+    assert!(s.best().improved);
+    assert!(
+        (s.best_epoch as usize) < s.epochs.len(),
+        "the test needs a best epoch before the last"
+    );
+
+    // Score the validation problems with the returned head (through the inference path, with
+    // standardisation folded into the weights) and compare with the kept epoch's metrics.
+    let (_, val) = data::split(data::problems(&data), opts.val_fraction, opts.seed);
+    let scores = out.head.score_features(&data).unwrap();
+    let (mut sc, mut lab) = (Vec::new(), Vec::new());
+    let mut hits = 0;
+    for p in &val {
+        let ps: Vec<f64> = p.cands.iter().map(|&i| scores[i].score).collect();
+        hits += usize::from(data.label(p.cands[best_index(&ps).unwrap()]));
+        sc.extend(ps);
+        lab.extend(p.cands.iter().map(|&i| data.label(i)));
+    }
+    let got = auc(&sc, &lab).unwrap();
+    assert!(
+        (got - s.best().val_auc.unwrap()).abs() < 0.01,
+        "{got} vs {:?}",
+        s.best()
+    );
+    assert!((hits as f64 / val.len() as f64 - s.best().val_bon_accuracy.unwrap()).abs() < 0.11);
+
+    let info = out.head.spec().training.as_ref().unwrap();
+    assert_eq!(info.best_epoch, s.best_epoch);
+    assert_eq!(info.epochs as usize, s.epochs.len());
+    assert_eq!(info.validation.auc, s.best().val_auc);
+    assert_eq!(info.loss, "ce");
+    // And the head file round-trips with its provenance.
+    let dir = tempfile::tempdir().unwrap();
+    out.head.save(dir.path().join("h")).unwrap();
+    assert_eq!(Head::load(dir.path().join("h")).unwrap(), out.head);
+}
+
+#[test]
+fn early_stopping_stops_after_patience_epochs_without_improvement() {
+    let data = synth(30, 6, 0.0, [1.0; 5], 0.0); // nothing to learn
+    let out = run(
+        &data,
+        &fast().with_lr(0.05).with_max_epochs(40).with_patience(2),
+    );
+    let s = &out.summary;
+    if s.stopped_early {
+        let n = s.epochs.len();
+        assert!(n < 40);
+        assert!(!s.epochs[n - 1].improved && !s.epochs[n - 2].improved);
+        assert_eq!(s.best_epoch as usize, n - 2);
+    } else {
+        assert_eq!(s.epochs.len(), 40);
+    }
+    // Noise-only data cannot keep improving validation loss for 40 epochs at this rate.
+    assert!(s.stopped_early, "{:?}", s.epochs);
+}
+
+#[test]
+fn class_balancing_sets_the_positive_weight() {
+    let data = synth(30, 7, 0.6, [1.0; 5], 0.0);
+    let out = run(
+        &data,
+        &fast().with_max_epochs(2).with_pos_weight(PosWeight::Auto),
+    );
+    let (_, val) = data::split(data::problems(&data), 0.2, 42);
+    let val_groups: Vec<u64> = val.iter().map(|p| p.group).collect();
+    let train: Vec<usize> = (0..data.n_candidates())
+        .filter(|&i| !val_groups.contains(&data.group(i)) && data.n_tokens(i) > 0)
+        .collect();
+    let pos = train.iter().filter(|&&i| data.label(i)).count() as f64;
+    let want = (train.len() as f64 - pos) / pos;
+    assert!((out.summary.pos_weight.unwrap() - want).abs() < 1e-12);
+    assert_eq!(
+        out.head.spec().training.as_ref().unwrap().pos_weight,
+        Some(want)
+    );
+}
+
+#[test]
+fn trains_on_logit_features_and_on_every_stored_state() {
+    let mut data = synth(30, 8, 0.8, [1.0; 5], 0.0);
+    let out = run(&data, &fast().with_states(None).with_max_epochs(3));
+    assert_eq!(out.head.width(), 40);
+    // Reinterpret the first 16 floats of each row as 16 logits.
+    data.layout = FeatureLayout::logits(16);
+    data.rows = data
+        .rows
+        .iter()
+        .map(|r| r.chunks(40).flat_map(|row| row[16..32].to_vec()).collect())
+        .collect();
+    let out = run(&data, &fast().with_states(None).with_max_epochs(10));
+    assert_eq!(out.head.width(), 16);
+    assert!(
+        out.summary.best().val_auc.unwrap() > 0.9,
+        "{:?}",
+        out.summary.epochs
+    );
+}
+
+#[test]
+fn refuses_bad_options_and_data() {
+    let data = synth(10, 9, 0.5, [1.0; 5], 0.0);
+    let err = |opts: TrainOptions| train(&data, &model(), &opts, &mut |_| {}).unwrap_err();
+    assert!(matches!(
+        err(fast().with_lr(0.0)),
+        TrainError::InvalidOption { option: "lr", .. }
+    ));
+    assert!(matches!(
+        err(fast().with_val_fraction(1.0)),
+        TrainError::InvalidOption { .. }
+    ));
+    assert!(matches!(
+        err(fast().with_batch_problems(0)),
+        TrainError::InvalidOption { .. }
+    ));
+    assert!(matches!(
+        err(fast()
+            .with_loss(Loss::Pairwise)
+            .with_pos_weight(PosWeight::Auto)),
+        TrainError::InvalidOption {
+            option: "pos_weight",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(fast().with_states(Some(StateSpec::List(vec![9])))),
+        TrainError::InvalidOption {
+            option: "states",
+            ..
+        }
+    ));
+
+    // States that the store does not hold.
+    let mut narrow = synth(10, 9, 0.5, [1.0; 5], 0.0);
+    narrow.layout = FeatureLayout::hidden(StateSpec::Last(2).resolve(4).unwrap(), 8);
+    narrow.rows = narrow
+        .rows
+        .iter()
+        .map(|r| r.chunks(40).flat_map(|row| row[16..32].to_vec()).collect())
+        .collect();
+    let e = train(
+        &narrow,
+        &model(),
+        &fast().with_states(Some(StateSpec::All)),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("missing: 0,1,4"), "{e}");
+    run(&narrow, &fast()); // last:2 is what it holds
+
+    // Features from another model.
+    let mut other = model();
+    other.n_embd = 16;
+    let e = train(&data, &other, &fast(), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("n_embd = 8") && e.contains("16"), "{e}");
+
+    // Pairwise needs problems with both kinds of candidates.
+    let mut all_wrong = synth(10, 9, 0.5, [1.0; 5], 0.0);
+    all_wrong.labels.iter_mut().for_each(|l| *l = false);
+    let e = train(
+        &all_wrong,
+        &model(),
+        &fast().with_loss(Loss::Pairwise),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, TrainError::Data { .. }), "{e}");
+
+    // A store that returns rows of the wrong length.
+    let mut short = synth(4, 9, 0.5, [1.0; 5], 0.0);
+    short.rows[0].pop();
+    let e = train(&short, &model(), &fast(), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("candidate 0"), "{e}");
+}
+
+#[test]
+fn rfc3339_dates() {
+    let t = |s: u64| rfc3339_utc(UNIX_EPOCH + std::time::Duration::from_secs(s));
+    assert_eq!(t(0), "1970-01-01T00:00:00Z");
+    assert_eq!(t(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(t(1_700_000_000), "2023-11-14T22:13:20Z");
+    assert_eq!(t(4_107_542_399), "2100-02-28T23:59:59Z");
+}
