@@ -1,5 +1,6 @@
 //! Command-line interface: clap-derived subcommands. `anyhow` and progress bars live only here.
 
+mod bench;
 mod collect;
 mod common;
 mod doctor;
@@ -32,6 +33,12 @@ pub enum Command {
     Collect(collect::CollectArgs),
     /// Print versions and model facts, and run a one-decode capture self-check.
     Doctor(doctor::DoctorArgs),
+    /// Measure the cost of inline capture and SWIFT scoring against plain, sequential and
+    /// two-pass generation; head cost; peak memory.
+    Bench(bench::BenchArgs),
+    /// One peak-memory variant of `bench` in its own process (internal).
+    #[command(hide = true)]
+    BenchChild(bench::BenchChildArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -40,5 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sample(a) => sample::run(&cli.global, a),
         Command::Doctor(a) => doctor::run(&cli.global, a),
         Command::Collect(a) => collect::run(&cli.global, a),
+        Command::Bench(a) => bench::run(&cli.global, a),
+        Command::BenchChild(a) => bench::run_child_cmd(&cli.global, a),
     }
 }
