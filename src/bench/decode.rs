@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::BenchError;
-use crate::engine::{candidate_seed, Engine, FeatureRequest, GenerateOptions, Generation};
+use crate::engine::{Engine, FeatureRequest, GenerateOptions, Generation};
 use crate::features::{FeatureLayout, NullSink, StateSpec};
 use crate::head::{Head, StreamingScorer};
 
@@ -62,6 +62,8 @@ pub struct Measurement {
     pub wall_s: f64,
     /// Time of the generation steps only (after the prompt), summed over generations.
     pub decode_s: f64,
+    /// Time after generation: the re-encodes and scoring of `two_pass` (0 for the others).
+    pub post_s: f64,
     /// Tokens sampled, over all candidates.
     pub generated_tokens: usize,
     /// Tokens fed to the model after the prompt (capture feeds each candidate's last token once
@@ -105,6 +107,7 @@ pub fn run_variant(setup: &RunSetup<'_>, variant: Variant) -> Result<Measurement
     let engine = setup.engine;
     let with = |f: FeatureRequest| setup.opts.clone().with_features(f);
     let t0 = Instant::now();
+    let mut post_s = 0.0;
     let (gens, scores) = match variant {
         Variant::Plain => (
             vec![engine.generate(setup.prompt, &with(FeatureRequest::None), &mut NullSink)?],
@@ -151,6 +154,7 @@ pub fn run_variant(setup: &RunSetup<'_>, variant: Variant) -> Result<Measurement
         }
         Variant::TwoPass => {
             let g = engine.generate(setup.prompt, &with(FeatureRequest::None), &mut NullSink)?;
+            let t_post = Instant::now();
             let selection = setup.head_states.resolve(engine.info().n_layer)?;
             let layout = FeatureLayout::hidden(selection.clone(), engine.info().n_embd);
             let np = setup.prompt_ids.len();
@@ -163,11 +167,14 @@ pub fn run_variant(setup: &RunSetup<'_>, variant: Variant) -> Result<Measurement
                 let re = engine.reencode(&ids, np, &selection, false, None)?;
                 scores.push(setup.head.score_rows(&re.rows, &layout)?.score);
             }
+            post_s = t_post.elapsed().as_secs_f64();
             (vec![g], Some(scores))
         }
     };
     let wall_s = t0.elapsed().as_secs_f64();
-    Ok(summarize(variant, wall_s, &gens, scores))
+    let mut m = summarize(variant, wall_s, &gens, scores);
+    m.post_s = post_s;
+    Ok(m)
 }
 
 fn summarize(
@@ -181,6 +188,7 @@ fn summarize(
         variant,
         wall_s,
         decode_s: gens.iter().map(|g| g.timing.generate.as_secs_f64()).sum(),
+        post_s: 0.0,
         generated_tokens: cands.clone().map(|c| c.tokens.len()).sum(),
         fed_tokens: gens.iter().map(|g| g.timing.fed_tokens).sum(),
         length_finished: cands
@@ -190,10 +198,4 @@ fn summarize(
         tokens: cands.map(|c| c.tokens.clone()).collect(),
         scores,
     }
-}
-
-/// Seeds of the N candidates of a batched generation with base seed `seed` (what
-/// [`GenerateOptions::seed_of`] gives without explicit seeds).
-pub fn seeds(seed: u64, n: usize) -> Vec<u64> {
-    (0..n).map(|c| candidate_seed(seed, c)).collect()
 }

@@ -194,6 +194,8 @@ pub struct VariantReport {
     pub ratio_to_plain: Summary,
     /// End-to-end wall seconds (context, prompt, generation, scoring / re-encoding).
     pub wall_s: Summary,
+    /// Seconds after generation (the re-encodes and scoring of `two_pass`; 0 otherwise).
+    pub post_s: Summary,
     /// Tokens generated (first run).
     pub generated_tokens: usize,
     /// Tokens fed after the prompt (first run).
@@ -339,6 +341,7 @@ fn report_n(n: usize, variants: &[Variant], runs: &[Vec<Measurement>]) -> Decode
                         .collect(),
                 ),
                 wall_s: Summary::of(s.iter().map(|m| m.wall_s).collect()),
+                post_s: Summary::of(s.iter().map(|m| m.post_s).collect()),
                 generated_tokens: s[0].generated_tokens,
                 fed_tokens: s[0].fed_tokens,
             }
@@ -514,6 +517,7 @@ mod tests {
             variant: v,
             wall_s: wall,
             decode_s: decode,
+            post_s: 0.0,
             generated_tokens: 100,
             fed_tokens: 100,
             length_finished: 1,

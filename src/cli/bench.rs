@@ -524,17 +524,28 @@ fn table(r: &Report<'_>) -> String {
             s,
             "\n## N candidates in one batch vs one after another (end-to-end wall s, no capture)\n"
         );
-        let _ = writeln!(s, "| N | one batch | sequential | speed-up |");
-        let _ = writeln!(s, "| ---: | --- | --- | --- |");
+        let _ = writeln!(
+            s,
+            "| N | one batch | sequential | speed-up | decode tok/s, batch | decode tok/s, sequential |"
+        );
+        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- |");
         for d in &r.decode {
             if let Some(c) = &d.batch_vs_sequential {
+                let tps = |v: Variant| {
+                    d.variants
+                        .iter()
+                        .find(|x| x.variant == v)
+                        .map_or("?".into(), |x| mmm(&x.tokens_per_s, 1))
+                };
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {}x |",
+                    "| {} | {} | {} | {}x | {} | {} |",
                     d.n,
                     mmm(&c.wall_s, 2),
                     mmm(&c.baseline_wall_s, 2),
-                    mmm(&c.speedup, 2)
+                    mmm(&c.speedup, 2),
+                    tps(Variant::Plain),
+                    tps(Variant::Sequential)
                 );
             }
         }
@@ -543,17 +554,23 @@ fn table(r: &Report<'_>) -> String {
         let _ = writeln!(s, "\n## Inline scoring vs generate-then-re-encode (end-to-end wall s, same N candidates)\n");
         let _ = writeln!(
             s,
-            "| N | inline (capture + streaming score) | two-pass (generate, re-encode each, score) | speed-up | max score diff |"
+            "| N | inline (capture + streaming score) | two-pass (generate, re-encode each, score) | of which re-encode + score | speed-up | max score diff |"
         );
-        let _ = writeln!(s, "| ---: | --- | --- | --- | --- |");
+        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- |");
         for d in &r.decode {
             if let Some(c) = &d.inline_vs_two_pass {
+                let post = d
+                    .variants
+                    .iter()
+                    .find(|x| x.variant == Variant::TwoPass)
+                    .map_or("?".into(), |x| mmm(&x.post_s, 2));
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {}x | {:.1e} |",
+                    "| {} | {} | {} | {} | {}x | {:.1e} |",
                     d.n,
                     mmm(&c.wall_s, 2),
                     mmm(&c.baseline_wall_s, 2),
+                    post,
                     mmm(&c.speedup, 2),
                     d.max_score_rel_diff.unwrap_or(f64::NAN)
                 );
