@@ -62,6 +62,9 @@ pub struct Measurement {
     pub wall_s: f64,
     /// Time of the generation steps only (after the prompt), summed over generations.
     pub decode_s: f64,
+    /// CPU seconds of the process (all threads) over the same span as `wall_s`; `NaN` where
+    /// `/proc` is missing.
+    pub cpu_s: f64,
     /// Time after generation: the re-encodes and scoring of `two_pass` (0 for the others).
     pub post_s: f64,
     /// Tokens sampled, over all candidates.
@@ -106,6 +109,7 @@ pub struct RunSetup<'a> {
 pub fn run_variant(setup: &RunSetup<'_>, variant: Variant) -> Result<Measurement, BenchError> {
     let engine = setup.engine;
     let with = |f: FeatureRequest| setup.opts.clone().with_features(f);
+    let cpu0 = super::system::process_cpu_s();
     let t0 = Instant::now();
     let mut post_s = 0.0;
     let (gens, scores) = match variant {
@@ -172,8 +176,13 @@ pub fn run_variant(setup: &RunSetup<'_>, variant: Variant) -> Result<Measurement
         }
     };
     let wall_s = t0.elapsed().as_secs_f64();
+    let cpu_s = match (cpu0, super::system::process_cpu_s()) {
+        (Some(a), Some(b)) => b - a,
+        _ => f64::NAN,
+    };
     let mut m = summarize(variant, wall_s, &gens, scores);
     m.post_s = post_s;
+    m.cpu_s = cpu_s;
     Ok(m)
 }
 
@@ -189,6 +198,7 @@ fn summarize(
         wall_s,
         decode_s: gens.iter().map(|g| g.timing.generate.as_secs_f64()).sum(),
         post_s: 0.0,
+        cpu_s: f64::NAN,
         generated_tokens: cands.clone().map(|c| c.tokens.len()).sum(),
         fed_tokens: gens.iter().map(|g| g.timing.fed_tokens).sum(),
         length_finished: cands

@@ -194,6 +194,9 @@ pub struct VariantReport {
     pub ratio_to_plain: Summary,
     /// End-to-end wall seconds (context, prompt, generation, scoring / re-encoding).
     pub wall_s: Summary,
+    /// CPU seconds of the process over the same span as `wall_s` (all threads; includes
+    /// llama.cpp's worker threads spinning while they wait).
+    pub cpu_s: Summary,
     /// Seconds after generation (the re-encodes and scoring of `two_pass`; 0 otherwise).
     pub post_s: Summary,
     /// Tokens generated (first run).
@@ -342,6 +345,7 @@ fn report_n(n: usize, variants: &[Variant], runs: &[Vec<Measurement>]) -> Decode
                 ),
                 wall_s: Summary::of(s.iter().map(|m| m.wall_s).collect()),
                 post_s: Summary::of(s.iter().map(|m| m.post_s).collect()),
+                cpu_s: Summary::of(s.iter().map(|m| m.cpu_s).collect()),
                 generated_tokens: s[0].generated_tokens,
                 fed_tokens: s[0].fed_tokens,
             }
@@ -518,6 +522,7 @@ mod tests {
             wall_s: wall,
             decode_s: decode,
             post_s: 0.0,
+            cpu_s: wall,
             generated_tokens: 100,
             fed_tokens: 100,
             length_finished: 1,

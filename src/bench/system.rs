@@ -75,6 +75,20 @@ pub fn load_average() -> Option<[f64; 3]> {
     Some([it.next()??, it.next()??, it.next()??])
 }
 
+/// CPU time (user + system) this process has used so far, all threads, in seconds, from
+/// `/proc/self/stat` (10 ms resolution). Unlike wall time it barely moves when other processes
+/// compete for the cores, as long as no thread spins waiting for another.
+pub fn process_cpu_s() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name, which may itself hold spaces.
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line; `rest` starts at field 3.
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // Linux reports these in USER_HZ = 100 ticks per second on every architecture.
+    Some(ticks as f64 / 100.0)
+}
+
 /// Peak resident set size of this process in KiB (`VmHWM` in `/proc/self/status`).
 pub fn peak_rss_kib() -> Option<u64> {
     status_kib("VmHWM")
@@ -113,6 +127,17 @@ mod tests {
             assert!(peak > 0);
             assert!(current_rss_kib().unwrap() <= peak);
             assert!(load_average().is_some());
+            let t0 = process_cpu_s().unwrap();
+            let mut x = 0u64;
+            let start = std::time::Instant::now();
+            while start.elapsed().as_millis() < 100 {
+                x = x.wrapping_add(std::hint::black_box(1));
+            }
+            assert!(x > 0);
+            assert!(
+                process_cpu_s().unwrap() >= t0 + 0.02,
+                "busy loop adds CPU time"
+            );
         }
     }
 }

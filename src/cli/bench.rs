@@ -475,9 +475,9 @@ fn table(r: &Report<'_>) -> String {
     );
     let _ = writeln!(
         s,
-        "| N | variant | tok/s | overhead vs plain | wall s | generated / fed tokens |"
+        "| N | variant | tok/s | overhead vs plain | wall s | CPU s | generated / fed tokens |"
     );
-    let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- |");
+    let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- | --- |");
     for d in &r.decode {
         for v in d.variants.iter().filter(|v| {
             matches!(
@@ -495,12 +495,13 @@ fn table(r: &Report<'_>) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} / {} |",
+                "| {} | {} | {} | {} | {} | {} | {} / {} |",
                 d.n,
                 v.variant.name(),
                 mmm(&v.tokens_per_s, 1),
                 overhead,
                 mmm(&v.wall_s, 2),
+                mmm(&v.cpu_s, 2),
                 v.generated_tokens,
                 v.fed_tokens
             );
