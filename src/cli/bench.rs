@@ -48,6 +48,9 @@ pub struct BenchArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to this file (with the human table on stdout).
+    #[arg(long)]
+    pub save_json: Option<std::path::PathBuf>,
     /// Base seed; candidate c gets its own seed derived from it.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -309,6 +312,10 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         memory,
         targets,
     };
+    if let Some(p) = &args.save_json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(p, text + "\n").with_context(|| format!("writing {}", p.display()))?;
+    }
     if args.json {
         return print_json(&report);
     }
