@@ -192,6 +192,9 @@ pub struct VariantReport {
     pub tokens_per_s: Summary,
     /// Per-run `tokens_per_s / plain tokens_per_s` of the same run.
     pub ratio_to_plain: Summary,
+    /// Per-run `cpu_s / plain cpu_s` of the same run (end to end): the cost in CPU time, which
+    /// other processes on the machine disturb far less than wall time when one thread decodes.
+    pub cpu_ratio_to_plain: Summary,
     /// End-to-end wall seconds (context, prompt, generation, scoring / re-encoding).
     pub wall_s: Summary,
     /// CPU seconds of the process over the same span as `wall_s` (all threads; includes
@@ -214,6 +217,8 @@ pub struct Comparison {
     pub baseline_wall_s: Summary,
     /// Per-run `baseline / wall`.
     pub speedup: Summary,
+    /// Per-run `baseline CPU s / CPU s`.
+    pub cpu_speedup: Summary,
 }
 
 /// Everything measured at one N.
@@ -343,6 +348,12 @@ fn report_n(n: usize, variants: &[Variant], runs: &[Vec<Measurement>]) -> Decode
                         .map(|(m, p)| m.tokens_per_s() / p.tokens_per_s())
                         .collect(),
                 ),
+                cpu_ratio_to_plain: Summary::of(
+                    s.iter()
+                        .zip(&plain)
+                        .map(|(m, p)| m.cpu_s / p.cpu_s)
+                        .collect(),
+                ),
                 wall_s: Summary::of(s.iter().map(|m| m.wall_s).collect()),
                 post_s: Summary::of(s.iter().map(|m| m.post_s).collect()),
                 cpu_s: Summary::of(s.iter().map(|m| m.cpu_s).collect()),
@@ -360,6 +371,7 @@ fn report_n(n: usize, variants: &[Variant], runs: &[Vec<Measurement>]) -> Decode
             wall_s: Summary::of(f.iter().map(|m| m.wall_s).collect()),
             baseline_wall_s: Summary::of(s.iter().map(|m| m.wall_s).collect()),
             speedup: Summary::of(f.iter().zip(&s).map(|(a, b)| b.wall_s / a.wall_s).collect()),
+            cpu_speedup: Summary::of(f.iter().zip(&s).map(|(a, b)| b.cpu_s / a.cpu_s).collect()),
         })
     };
     let max_score_rel_diff = {

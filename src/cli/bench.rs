@@ -408,6 +408,12 @@ fn pct(s: &Summary) -> String {
     format!("{:+.1}% [{:+.1}…{:+.1}]", o(s.median), o(s.max), o(s.min))
 }
 
+/// CPU-time overhead from a ratio of CPU seconds (variant / plain).
+fn cpu_pct(s: &Summary) -> String {
+    let o = |r: f64| (r - 1.0) * 100.0;
+    format!("{:+.1}% [{:+.1}…{:+.1}]", o(s.median), o(s.min), o(s.max))
+}
+
 /// The human report: Markdown tables (readable in a terminal, pasteable into BENCHMARKS.md).
 fn table(r: &Report<'_>) -> String {
     let mut s = String::new();
@@ -482,9 +488,9 @@ fn table(r: &Report<'_>) -> String {
     );
     let _ = writeln!(
         s,
-        "| N | variant | tok/s | overhead vs plain | wall s | CPU s | generated / fed tokens |"
+        "| N | variant | tok/s | overhead vs plain | wall s | CPU s | CPU overhead | generated / fed tokens |"
     );
-    let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- | --- |");
+    let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- | --- | --- |");
     for d in &r.decode {
         for v in d.variants.iter().filter(|v| {
             matches!(
@@ -495,20 +501,21 @@ fn table(r: &Report<'_>) -> String {
                     | Variant::CaptureScore
             )
         }) {
-            let overhead = if v.variant == Variant::Plain {
-                "—".to_string()
+            let (overhead, cpu_overhead) = if v.variant == Variant::Plain {
+                ("—".to_string(), "—".to_string())
             } else {
-                pct(&v.ratio_to_plain)
+                (pct(&v.ratio_to_plain), cpu_pct(&v.cpu_ratio_to_plain))
             };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} / {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} / {} |",
                 d.n,
                 v.variant.name(),
                 mmm(&v.tokens_per_s, 1),
                 overhead,
                 mmm(&v.wall_s, 2),
                 mmm(&v.cpu_s, 2),
+                cpu_overhead,
                 v.generated_tokens,
                 v.fed_tokens
             );
@@ -534,9 +541,9 @@ fn table(r: &Report<'_>) -> String {
         );
         let _ = writeln!(
             s,
-            "| N | one batch | sequential | speed-up | decode tok/s, batch | decode tok/s, sequential |"
+            "| N | one batch | sequential | speed-up | CPU-time speed-up | decode tok/s, batch | decode tok/s, sequential |"
         );
-        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- |");
+        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- | --- |");
         for d in &r.decode {
             if let Some(c) = &d.batch_vs_sequential {
                 let tps = |v: Variant| {
@@ -547,11 +554,12 @@ fn table(r: &Report<'_>) -> String {
                 };
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {}x | {} | {} |",
+                    "| {} | {} | {} | {}x | {}x | {} | {} |",
                     d.n,
                     mmm(&c.wall_s, 2),
                     mmm(&c.baseline_wall_s, 2),
                     mmm(&c.speedup, 2),
+                    mmm(&c.cpu_speedup, 2),
                     tps(Variant::Plain),
                     tps(Variant::Sequential)
                 );
@@ -562,9 +570,9 @@ fn table(r: &Report<'_>) -> String {
         let _ = writeln!(s, "\n## Inline scoring vs generate-then-re-encode (end-to-end wall s, same N candidates)\n");
         let _ = writeln!(
             s,
-            "| N | inline (capture + streaming score) | two-pass (generate, re-encode each, score) | of which re-encode + score | speed-up | max score diff |"
+            "| N | inline (capture + streaming score) | two-pass (generate, re-encode each, score) | of which re-encode + score | speed-up | CPU-time speed-up | max score diff |"
         );
-        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- |");
+        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- | --- |");
         for d in &r.decode {
             if let Some(c) = &d.inline_vs_two_pass {
                 let post = d
@@ -574,12 +582,13 @@ fn table(r: &Report<'_>) -> String {
                     .map_or("?".into(), |x| mmm(&x.post_s, 2));
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {}x | {:.1e} |",
+                    "| {} | {} | {} | {} | {}x | {}x | {:.1e} |",
                     d.n,
                     mmm(&c.wall_s, 2),
                     mmm(&c.baseline_wall_s, 2),
                     post,
                     mmm(&c.speedup, 2),
+                    mmm(&c.cpu_speedup, 2),
                     d.max_score_rel_diff.unwrap_or(f64::NAN)
                 );
             }
