@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
 B=target/release/swift-bon
-LAYERS="${LAYERS:-last:4}"
+LAYERS="${LAYERS:-all}"
 NORM="${NORM:-rms}"
 $B collect --task arithmetic --count 200 --seed 1001 -n 16 --max-tokens 192 --layers all --entropy --out data/arith-train
 $B train --data data/arith-train --out models/smollm2-135m-arith --layers "$LAYERS" --norm "$NORM" --seed 42 \

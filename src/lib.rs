@@ -20,8 +20,10 @@
 //! - [`head`]: the SWIFT head: per-token gate and reward, streaming scoring, head files, import
 //!   of reference PyTorch checkpoints.
 //! - [`train`]: training a head from stored features (losses, gradients, AdamW, early stopping).
+//! - [`bench`]: benchmarks of inline capture and scoring against the alternatives.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod capture;
 pub mod collect;
 pub mod dataset;

@@ -1,6 +1,7 @@
 //! Command-line interface: clap-derived subcommands. `anyhow` and progress bars live only here.
 
 mod ask;
+mod bench;
 mod collect;
 mod common;
 mod doctor;
@@ -46,6 +47,12 @@ pub enum Command {
     ImportHead(train::ImportArgs),
     /// Print versions and model facts, and run a one-decode capture self-check.
     Doctor(doctor::DoctorArgs),
+    /// Measure the cost of inline capture and SWIFT scoring against plain, sequential and
+    /// two-pass generation; head cost; peak memory.
+    Bench(bench::BenchArgs),
+    /// One peak-memory variant of `bench` in its own process (internal).
+    #[command(hide = true)]
+    BenchChild(bench::BenchChildArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -59,5 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(&cli.global, a),
         Command::Inspect(a) => train::run_inspect(&cli.global, a),
         Command::ImportHead(a) => train::run_import(&cli.global, a),
+        Command::Bench(a) => bench::run(&cli.global, a),
+        Command::BenchChild(a) => bench::run_child_cmd(&cli.global, a),
     }
 }
