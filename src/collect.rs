@@ -561,11 +561,12 @@ pub fn read_records(path: &Path) -> Result<Vec<CandidateRecord>, CollectError> {
         if line.trim().is_empty() {
             continue;
         }
-        let rec: CandidateRecord = serde_json::from_str(line).map_err(|e| CollectError::BadRecords {
-            path: path.into(),
-            line: i + 1,
-            detail: e.to_string(),
-        })?;
+        let rec: CandidateRecord =
+            serde_json::from_str(line).map_err(|e| CollectError::BadRecords {
+                path: path.into(),
+                line: i + 1,
+                detail: e.to_string(),
+            })?;
         out.push(rec);
     }
     Ok(out)

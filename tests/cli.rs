@@ -146,23 +146,48 @@ fn ask_without_a_head_says_so_and_offers_other_selectors() {
     let empty = tempfile::tempdir().unwrap();
     let _serial = common::serial();
     let out = Command::new(env!("CARGO_BIN_EXE_swift-bon"))
-        .args(["ask", "What is 2 + 3?", "-n", "2", "--max-tokens", "8", "-m", model.to_str().unwrap()])
-        .env(swift_bon::fetch::MODELS_DIR_ENV, empty.path())
-        .output()
-        .unwrap();
-    assert_clean_error(&out, "no SWIFT head");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--select majority") && err.contains("--select logprob"), "{err}");
-    // Majority vote needs no head, and says which candidate it chose.
-    let out = Command::new(env!("CARGO_BIN_EXE_swift-bon"))
         .args([
-            "ask", "What is 2 + 3?", "-n", "4", "--max-tokens", "24", "--select", "majority", "--json", "-m",
+            "ask",
+            "What is 2 + 3?",
+            "-n",
+            "2",
+            "--max-tokens",
+            "8",
+            "-m",
             model.to_str().unwrap(),
         ])
         .env(swift_bon::fetch::MODELS_DIR_ENV, empty.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_clean_error(&out, "no SWIFT head");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--select majority") && err.contains("--select logprob"),
+        "{err}"
+    );
+    // Majority vote needs no head, and says which candidate it chose.
+    let out = Command::new(env!("CARGO_BIN_EXE_swift-bon"))
+        .args([
+            "ask",
+            "What is 2 + 3?",
+            "-n",
+            "4",
+            "--max-tokens",
+            "24",
+            "--select",
+            "majority",
+            "--json",
+            "-m",
+            model.to_str().unwrap(),
+        ])
+        .env(swift_bon::fetch::MODELS_DIR_ENV, empty.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["selection"], "majority");
     assert_eq!(v["candidates"].as_array().unwrap().len(), 4);
@@ -176,17 +201,50 @@ fn ask_with_the_shipped_head_scores_every_candidate() {
     let model = common::smollm2();
     let _serial = common::serial();
     // The head shipped in models/ for the default model is found without --head.
-    let out = swift_bon(&["ask", "What is 25 + 17?", "-n", "4", "--max-tokens", "48", "--json", "-m", model.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = swift_bon(&[
+        "ask",
+        "What is 25 + 17?",
+        "-n",
+        "4",
+        "--max-tokens",
+        "48",
+        "--json",
+        "-m",
+        model.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["head"].as_str().unwrap().contains("smollm2-135m"), "{v}");
     let cands = v["candidates"].as_array().unwrap();
-    let scores: Vec<f64> = cands.iter().map(|c| c["swift_score"].as_f64().unwrap()).collect();
+    let scores: Vec<f64> = cands
+        .iter()
+        .map(|c| c["swift_score"].as_f64().unwrap())
+        .collect();
     let chosen = v["chosen"].as_u64().unwrap() as usize;
     let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    assert_eq!(scores[chosen], best, "swift selection must pick the highest score: {scores:?}");
+    assert_eq!(
+        scores[chosen], best,
+        "swift selection must pick the highest score: {scores:?}"
+    );
     // The human form prints the chosen text on stdout and the table with --show-all.
-    let out = swift_bon(&["ask", "What is 25 + 17?", "-n", "4", "--max-tokens", "48", "--show-all", "-m", model.to_str().unwrap()]);
+    let out = swift_bon(&[
+        "ask",
+        "What is 25 + 17?",
+        "-n",
+        "4",
+        "--max-tokens",
+        "48",
+        "--show-all",
+        "-m",
+        model.to_str().unwrap(),
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().any(|l| l.starts_with('>')), "chosen row marked: {text}");
+    assert!(
+        text.lines().any(|l| l.starts_with('>')),
+        "chosen row marked: {text}"
+    );
 }
