@@ -265,10 +265,12 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
     }
     if !global.quiet {
         eprintln!(
-            "chose candidate {} of {} by {:?}{} in {:.1} s",
+            "chose candidate {} of {} by {}{} in {:.1} s",
             chosen,
             opts.n,
-            args.select,
+            args.select
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string()),
             out.answer
                 .as_ref()
                 .map_or(String::new(), |a| format!(" (answer: {a})")),
