@@ -400,6 +400,67 @@ pub trait CandidateFeatures {
     fn read_rows(&self, i: usize, out: &mut Vec<f32>) -> Result<(), SinkError>;
 }
 
+/// Labelled candidates held in memory: for tests, benchmarks, and training a head from rows a
+/// [`MemorySink`] collected.
+#[derive(Debug, Clone)]
+pub struct InMemoryCandidates {
+    layout: FeatureLayout,
+    groups: Vec<u64>,
+    labels: Vec<bool>,
+    rows: Vec<Vec<f32>>,
+}
+
+impl InMemoryCandidates {
+    /// No candidates yet, rows of `layout`.
+    pub fn new(layout: FeatureLayout) -> Self {
+        Self {
+            layout,
+            groups: Vec::new(),
+            labels: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a candidate of problem `group`; `rows` is row-major, a multiple of the width long.
+    pub fn push(&mut self, group: u64, label: bool, rows: Vec<f32>) -> Result<(), SinkError> {
+        if rows.len() % self.layout.width() != 0 {
+            return Err(format!(
+                "{} floats are not a whole number of rows of width {}",
+                rows.len(),
+                self.layout.width()
+            )
+            .into());
+        }
+        self.groups.push(group);
+        self.labels.push(label);
+        self.rows.push(rows);
+        Ok(())
+    }
+}
+
+impl CandidateFeatures for InMemoryCandidates {
+    fn layout(&self) -> &FeatureLayout {
+        &self.layout
+    }
+    fn n_candidates(&self) -> usize {
+        self.labels.len()
+    }
+    fn group(&self, i: usize) -> u64 {
+        self.groups[i]
+    }
+    fn label(&self, i: usize) -> bool {
+        self.labels[i]
+    }
+    fn n_tokens(&self, i: usize) -> usize {
+        self.rows[i].len() / self.layout.width()
+    }
+    fn read_rows(&self, i: usize, out: &mut Vec<f32>) -> Result<(), SinkError> {
+        out.clear();
+        out.extend_from_slice(&self.rows[i]);
+        Ok(())
+    }
+}
+
 /// A sink that discards everything (generation without features).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NullSink;
@@ -566,6 +627,20 @@ mod tests {
             assert_eq!(spec.to_string(), s);
             assert_eq!(spec.to_string().parse::<StateSpec>().unwrap(), spec);
         }
+    }
+
+    #[test]
+    fn in_memory_candidates_hold_whole_rows() {
+        let mut c = InMemoryCandidates::new(FeatureLayout::logits(2));
+        c.push(7, true, vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert!(c.push(7, false, vec![1.0, 2.0, 3.0]).is_err());
+        assert_eq!(
+            (c.n_candidates(), c.n_tokens(0), c.group(0), c.label(0)),
+            (1, 2, 7, true)
+        );
+        let mut out = vec![9.0];
+        c.read_rows(0, &mut out).unwrap();
+        assert_eq!(out, [1.0, 2.0, 3.0, 4.0]);
     }
 
     #[test]

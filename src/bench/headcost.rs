@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{BenchError, Summary};
-use crate::features::{CandidateFeatures, FeatureLayout, SinkError, StateSpec};
+use crate::features::{FeatureLayout, InMemoryCandidates, StateSpec};
 use crate::head::{Head, HeadSpec, ModelIdentity, Normalization, StreamingScorer};
 use crate::rng::Rng;
 use crate::train::{train, TrainOptions};
@@ -172,63 +172,29 @@ pub struct TrainingCost {
     pub val_auc: Option<f64>,
 }
 
-/// Synthetic labelled candidates held in memory: noise plus a shift along a planted direction,
-/// positive for correct candidates, negative for incorrect ones (about 30% correct).
-struct Synthetic {
+/// Synthetic labelled candidates: noise plus a shift along a planted direction, positive for
+/// correct candidates, negative for incorrect ones (about 30% correct), 8 per problem.
+fn synthetic(
     layout: FeatureLayout,
-    groups: Vec<u64>,
-    labels: Vec<bool>,
-    rows: Vec<Vec<f32>>,
-}
-
-impl Synthetic {
-    fn new(layout: FeatureLayout, problems: usize, tokens: usize, seed: u64) -> Self {
-        let f = layout.width();
-        let mut rng = Rng::new(seed);
-        let dir: Vec<f32> = (0..f).map(|_| rng.next_f32() - 0.5).collect();
-        let (mut groups, mut labels, mut rows) = (Vec::new(), Vec::new(), Vec::new());
-        for p in 0..problems {
-            for _ in 0..8 {
-                let label = rng.next_f64() < 0.3;
-                let shift = if label { 0.05 } else { -0.05 };
-                let r: Vec<f32> = (0..tokens * f)
-                    .map(|i| rng.next_f32() - 0.5 + shift * dir[i % f])
-                    .collect();
-                groups.push(p as u64);
-                labels.push(label);
-                rows.push(r);
-            }
-        }
-        Self {
-            layout,
-            groups,
-            labels,
-            rows,
+    problems: usize,
+    tokens: usize,
+    seed: u64,
+) -> InMemoryCandidates {
+    let f = layout.width();
+    let mut rng = Rng::new(seed);
+    let dir: Vec<f32> = (0..f).map(|_| rng.next_f32() - 0.5).collect();
+    let mut data = InMemoryCandidates::new(layout);
+    for p in 0..problems {
+        for _ in 0..8 {
+            let label = rng.next_f64() < 0.3;
+            let shift = if label { 0.05 } else { -0.05 };
+            let r: Vec<f32> = (0..tokens * f)
+                .map(|i| rng.next_f32() - 0.5 + shift * dir[i % f])
+                .collect();
+            data.push(p as u64, label, r).expect("rows are whole");
         }
     }
-}
-
-impl CandidateFeatures for Synthetic {
-    fn layout(&self) -> &FeatureLayout {
-        &self.layout
-    }
-    fn n_candidates(&self) -> usize {
-        self.labels.len()
-    }
-    fn group(&self, i: usize) -> u64 {
-        self.groups[i]
-    }
-    fn label(&self, i: usize) -> bool {
-        self.labels[i]
-    }
-    fn n_tokens(&self, i: usize) -> usize {
-        self.rows[i].len() / self.layout.width()
-    }
-    fn read_rows(&self, i: usize, out: &mut Vec<f32>) -> Result<(), SinkError> {
-        out.clear();
-        out.extend_from_slice(&self.rows[i]);
-        Ok(())
-    }
+    data
 }
 
 /// Times [`train`] on `problems` x 8 synthetic candidates of `tokens` covered tokens each,
@@ -244,7 +210,7 @@ pub fn time_training(
     let selection = states.resolve(model.n_layer)?;
     let layout = FeatureLayout::hidden(selection, model.n_embd);
     let f = layout.width();
-    let data = Synthetic::new(layout, problems, tokens, seed);
+    let data = synthetic(layout, problems, tokens, seed);
     let opts = TrainOptions::default()
         .with_max_epochs(epochs)
         .with_patience(epochs + 1)
