@@ -572,6 +572,44 @@ pub fn read_records(path: &Path) -> Result<Vec<CandidateRecord>, CollectError> {
     Ok(out)
 }
 
+/// A collection folder opened for reading: manifest, records and feature store.
+pub struct Collection {
+    /// What produced it.
+    pub manifest: Manifest,
+    /// Records of the problems whose features are committed.
+    pub records: Vec<CandidateRecord>,
+    /// The feature store.
+    pub store: crate::dataset::FeatureStore,
+}
+
+impl Collection {
+    /// Opens `dir`. The store is opened first: records are synced before their problem's rows
+    /// are committed, so every problem in this snapshot of the store has its records, even while
+    /// a collection runs. Records of problems not in the store (an interrupted run) are left out.
+    pub fn open(dir: &Path) -> Result<Self, CollectError> {
+        let manifest = read_manifest(dir)?;
+        let store = crate::dataset::FeatureStore::open(dir)?;
+        let records = read_records(&dir.join(RECORDS_FILE))?;
+        let stored: std::collections::HashSet<u64> = store.problem_indices().collect();
+        let before = records.len();
+        let records: Vec<_> = records
+            .into_iter()
+            .filter(|r| stored.contains(&r.problem_index))
+            .collect();
+        if records.len() < before {
+            tracing::warn!(
+                "{} records of an unfinished problem left out",
+                before - records.len()
+            );
+        }
+        Ok(Self {
+            manifest,
+            records,
+            store,
+        })
+    }
+}
+
 /// Loads the task of a collection (to re-judge or re-prompt).
 pub fn task_of(manifest: &Manifest) -> Result<Box<dyn Task>, CollectError> {
     Ok(manifest.task.build()?)

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
+use swift_bon::collect::Collection;
 use swift_bon::dataset::LabelledStore;
 use swift_bon::eval::{self, EvalConfig, HeadScores, PlotOptions, ProblemSet};
 use swift_bon::head::Head;
 
 use super::common::{GlobalArgs, UsageError};
-use super::train::Collection;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -45,7 +45,8 @@ pub struct EvalArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
-    let col = Collection::open(&args.data)?;
+    let col = Collection::open(&args.data)
+        .with_context(|| format!("{} is not a readable collection", args.data.display()))?;
     if col.records.is_empty() {
         return Err(
             UsageError(format!("{} holds no complete problem", args.data.display())).into(),

@@ -7,6 +7,7 @@ mod common;
 mod doctor;
 mod eval;
 mod fetch;
+mod head;
 mod sample;
 mod train;
 
@@ -42,9 +43,9 @@ pub enum Command {
     /// Best-of-k accuracy of heads and baselines on a collection, with a plot.
     Eval(eval::EvalArgs),
     /// Print a head's metadata and parameter count.
-    Inspect(train::InspectArgs),
+    Inspect(head::InspectArgs),
     /// Convert a reference PyTorch checkpoint into a swift-bon head.
-    ImportHead(train::ImportArgs),
+    ImportHead(head::ImportArgs),
     /// Print versions and model facts, and run a one-decode capture self-check.
     Doctor(doctor::DoctorArgs),
     /// Measure the cost of inline capture and SWIFT scoring against plain, sequential and
@@ -64,8 +65,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Collect(a) => collect::run(&cli.global, a),
         Command::Train(a) => train::run_train(&cli.global, a),
         Command::Eval(a) => eval::run(&cli.global, a),
-        Command::Inspect(a) => train::run_inspect(&cli.global, a),
-        Command::ImportHead(a) => train::run_import(&cli.global, a),
+        Command::Inspect(a) => head::run_inspect(&cli.global, a),
+        Command::ImportHead(a) => head::run_import(&cli.global, a),
         Command::Bench(a) => bench::run(&cli.global, a),
         Command::BenchChild(a) => bench::run_child_cmd(&cli.global, a),
     }

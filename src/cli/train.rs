@@ -1,16 +1,16 @@
-//! `swift-bon train`, `swift-bon inspect` and `swift-bon import-head`.
+//! `swift-bon train`: a SWIFT head from a collection.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use swift_bon::collect::{self, RECORDS_FILE};
-use swift_bon::dataset::{FeatureStore, LabelledStore};
-use swift_bon::features::{format_state_list, FeatureSource, StateSpec};
-use swift_bon::head::{self, Head, ImportOptions, Normalization};
+use swift_bon::collect::Collection;
+use swift_bon::dataset::LabelledStore;
+use swift_bon::features::StateSpec;
+use swift_bon::head::Normalization;
 use swift_bon::train::{self, Loss, PosWeight, TrainEvent, TrainOptions};
 
-use super::common::{progress_bar, GlobalArgs, ModelArgs, UsageError};
+use super::common::{progress_bar, GlobalArgs, UsageError};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -65,46 +65,9 @@ pub struct TrainArgs {
     pub notes: Option<String>,
 }
 
-/// Labelled candidates of a collection folder.
-pub struct Collection {
-    pub manifest: collect::Manifest,
-    pub records: Vec<swift_bon::dataset::CandidateRecord>,
-    pub store: FeatureStore,
-}
-
-impl Collection {
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        let manifest = collect::read_manifest(dir)
-            .with_context(|| format!("{} is not a collection", dir.display()))?;
-        // Store first: records are synced before their problem's rows are committed, so every
-        // problem in this snapshot of the store has its records, even while a collection runs.
-        let store = FeatureStore::open(dir)
-            .with_context(|| format!("opening the feature store in {}", dir.display()))?;
-        let records = collect::read_records(&dir.join(RECORDS_FILE))?;
-        // Records of problems whose features were never committed (an interrupted run) are
-        // left out.
-        let stored: std::collections::HashSet<u64> = store.problem_indices().collect();
-        let before = records.len();
-        let records: Vec<_> = records
-            .into_iter()
-            .filter(|r| stored.contains(&r.problem_index))
-            .collect();
-        if records.len() < before {
-            tracing::warn!(
-                "{} records of an unfinished problem left out",
-                before - records.len()
-            );
-        }
-        Ok(Self {
-            manifest,
-            records,
-            store,
-        })
-    }
-}
-
 pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
-    let col = Collection::open(&args.data)?;
+    let col = Collection::open(&args.data)
+        .with_context(|| format!("{} is not a readable collection", args.data.display()))?;
     if col.records.is_empty() {
         return Err(UsageError(format!(
             "{} holds no complete problem yet",
@@ -202,103 +165,4 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{x:.digits$}"))
-}
-
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// A head (NAME, NAME.yaml or NAME.safetensors).
-    pub head: PathBuf,
-    /// Print the metadata as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-pub fn run_inspect(_global: &GlobalArgs, args: InspectArgs) -> anyhow::Result<()> {
-    let head = Head::load(&args.head)?;
-    let spec = head.spec();
-    if args.json {
-        // The metadata file as JSON, plus the derived sizes.
-        let (yaml_path, _) = head::head_paths(&args.head);
-        let text = std::fs::read_to_string(&yaml_path)?;
-        let meta: serde_json::Value = serde_yaml::from_str(&text)?;
-        return super::common::print_json(&serde_json::json!({
-            "parameters": head.n_params(),
-            "width": head.width(),
-            "metadata": meta,
-        }));
-    }
-    let m = &spec.model;
-    println!("head           {}", args.head.display());
-    println!(
-        "parameters     {} ({} x {} + {})",
-        head.n_params(),
-        head.rows(),
-        head.width(),
-        head.rows()
-    );
-    println!(
-        "model          {} ({} layers, hidden {}, vocabulary {}), fingerprint {}",
-        m.architecture, m.n_layer, m.n_embd, m.n_vocab, m.fingerprint
-    );
-    match &spec.features {
-        FeatureSource::Hidden { selection, .. } => {
-            println!(
-                "features       hidden states {} ({} states)",
-                format_state_list(selection.states()),
-                selection.len()
-            )
-        }
-        FeatureSource::Logits { n_vocab } => println!("features       logits ({n_vocab})"),
-    }
-    println!("normalisation  {}", spec.norm);
-    println!("gate           {}", if spec.gate { "on" } else { "off" });
-    println!("EOS rule       {}", spec.eos);
-    if let Some(i) = &spec.instruction {
-        println!("instruction    {i}");
-    }
-    if let Some(t) = &spec.training {
-        let yaml = serde_yaml::to_string(t)?;
-        println!("training");
-        for line in yaml.lines() {
-            println!("  {line}");
-        }
-    }
-    if let Some(n) = &spec.notes {
-        println!("notes          {n}");
-    }
-    Ok(())
-}
-
-#[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// A reference PyTorch checkpoint (a torch.save state_dict: fused_layer.* or reward_layer.*).
-    pub checkpoint: PathBuf,
-    /// The model the head was trained for (its GGUF): identity and hidden size come from it.
-    #[command(flatten)]
-    pub model: ModelArgs,
-    /// The states the head reads, in Hugging Face numbering (0 = embeddings, L = final norm):
-    /// all, last:K, or a list. The checkpoint's width must equal states x hidden size.
-    #[arg(long)]
-    pub states: StateSpec,
-    /// Output head (writes OUT.safetensors and OUT.yaml).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Prompt instruction the head was trained with, recorded in the head.
-    #[arg(long)]
-    pub instruction: Option<String>,
-}
-
-pub fn run_import(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<()> {
-    let engine = args.model.load(global)?;
-    let identity = engine.info().identity();
-    let source = head::hidden_source(&args.states, &identity)?;
-    let opts = ImportOptions {
-        instruction: args.instruction.clone(),
-        ..ImportOptions::default()
-    };
-    let head = head::import_torch_checkpoint(&args.checkpoint, identity, source, &opts)
-        .with_context(|| format!("importing {}", args.checkpoint.display()))?;
-    let (yaml, _) = head.save(&args.out)?;
-    println!("{} ({} parameters)", yaml.display(), head.n_params());
-    Ok(())
 }
