@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::store::{FeatureWriter, StoreError, StoreOptions};
 use crate::dataset::CandidateRecord;
-use crate::engine::{ChatMessage, Engine, EngineError, GenerateOptions, TemplateChoice};
+use crate::engine::{Engine, EngineError, GenerateOptions, TemplateChoice};
 use crate::features::{EosRule, FeatureLayout};
 use crate::head::ModelIdentity;
 use crate::rng::Rng;
@@ -125,6 +125,9 @@ pub struct Manifest {
     pub instruction: String,
     /// Chat template choice.
     pub template: TemplateChoice,
+    /// Stop strings (the completion format's, for base models; empty for chat templates).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
     /// Feature layout (states, width).
     pub features: FeatureLayout,
     /// Which tokens carry features.
@@ -166,6 +169,11 @@ impl Manifest {
             "template",
             self.template.to_string(),
             other.template.to_string(),
+        );
+        cmp(
+            "stop",
+            format!("{:?}", self.stop),
+            format!("{:?}", other.stop),
         );
         cmp("features", yaml(&self.features), yaml(&other.features));
         cmp(
@@ -270,6 +278,17 @@ pub fn collect(
     progress: &mut dyn FnMut(&CollectProgress),
 ) -> Result<CollectSummary, CollectError> {
     let task = config.task.build()?;
+    let format = engine.prompt_format(&config.template);
+    let mut generate = config.generate.clone();
+    for s in engine.stop_strings(&config.template) {
+        if !generate.stop.contains(&s) {
+            generate.stop.push(s);
+        }
+    }
+    let config = &CollectConfig {
+        generate,
+        ..config.clone()
+    };
     let layout = engine
         .feature_layout(&config.generate.features)?
         .ok_or_else(|| EngineError::InvalidOption {
@@ -290,6 +309,7 @@ pub fn collect(
         task_text: config.task.to_string(),
         instruction: task.instruction().to_string(),
         template: config.template.clone(),
+        stop: config.generate.stop.clone(),
         features: layout.clone(),
         eos_rule: config.generate.eos,
         sampling: SamplingStamp {
@@ -339,8 +359,7 @@ pub fn collect(
         {
             return Err(EngineError::Cancelled.into());
         }
-        let prompt =
-            engine.render_prompt(&[ChatMessage::user(task.prompt(problem))], &config.template)?;
+        let prompt = engine.render_prompt(&task.messages(problem, format), &config.template)?;
         let opts = config
             .generate
             .clone()

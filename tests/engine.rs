@@ -4,7 +4,7 @@ mod common;
 
 use swift_bon::engine::{
     candidate_seed, ChatMessage, Engine, EngineError, FeatureRequest, GenerateOptions,
-    TemplateChoice,
+    PromptFormat, TemplateChoice,
 };
 use swift_bon::features::{EosRule, MemorySink, StateSpec};
 
@@ -251,6 +251,7 @@ fn eos_rule_decides_whether_the_last_token_is_covered() {
             swift_bon::dataset::FinishReason::Length => {
                 assert_eq!(exc.n_tokens(c), cand.tokens.len())
             }
+            swift_bon::dataset::FinishReason::Stop => panic!("no stop strings were given"),
         }
     }
     assert!(saw_eos, "no candidate finished within 64 tokens");
@@ -319,9 +320,11 @@ fn gemma3_without_chat_template_samples_with_capture() {
     assert_eq!(info.n_embd, 640);
     assert!(!info.has_chat_template);
     let p = prompt(&engine, "What is 3 + 4?");
-    assert!(
-        p.contains("<start_of_turn>"),
-        "built-in gemma template expected: {p:?}"
+    // No chat template in the GGUF: a base model, so the completion format.
+    assert_eq!(p, "Question: What is 3 + 4?\nAnswer:");
+    assert_eq!(
+        engine.prompt_format(&TemplateChoice::Auto),
+        PromptFormat::Completion
     );
     let mut s = MemorySink::new();
     let g = engine.generate(&p, &opts(3, "all"), &mut s).unwrap();
@@ -334,4 +337,60 @@ fn gemma3_without_chat_template_samples_with_capture() {
     let check = engine.capture_self_check().unwrap();
     assert_eq!(check.states, 19);
     assert!(check.state_rms[0] > 0.0);
+}
+
+#[test]
+fn stop_strings_end_candidates_like_an_end_token() {
+    // A base model continuing a few-shot pattern writes the next "Question:" after its answer.
+    let _serial = common::serial();
+    let engine = Engine::load(common::gemma3()).unwrap();
+    let task: swift_bon::tasks::TaskSpec = "arithmetic:count=1,seed=5".parse().unwrap();
+    let messages = swift_bon::tasks::prompt_messages(
+        Some(task.instruction()),
+        &task.examples(),
+        "What is 12 + 30?",
+        PromptFormat::Completion,
+    );
+    let p = engine
+        .render_prompt(&messages, &TemplateChoice::Completion)
+        .unwrap();
+    let stop = engine.stop_strings(&TemplateChoice::Completion);
+    assert_eq!(stop, vec!["\nQuestion:".to_string()]);
+    let o = opts(6, "last:2")
+        .with_max_tokens(96)
+        .with_stop(stop.clone());
+    let (mut inc, mut exc) = (MemorySink::new(), MemorySink::new());
+    let g = engine.generate(&p, &o, &mut inc).unwrap();
+    let ge = engine
+        .generate(&p, &o.clone().with_eos(EosRule::Exclude), &mut exc)
+        .unwrap();
+    let mut stopped = 0;
+    for (c, cand) in g.candidates.iter().enumerate() {
+        assert_eq!(cand.tokens, ge.candidates[c].tokens);
+        assert!(!cand.text.contains(&stop[0]), "{:?}", cand.text);
+        assert_eq!(inc.n_tokens(c), cand.tokens.len());
+        if cand.finish == swift_bon::dataset::FinishReason::Stop {
+            stopped += 1;
+            let full = engine.detokenize(&cand.tokens);
+            assert!(
+                full.ends_with(&stop[0]) || full.contains(&stop[0]),
+                "{full:?}"
+            );
+            assert!(full.starts_with(&cand.text));
+            // Generation ended at the token that completed the string: nothing after it.
+            let without_last = engine.detokenize(&cand.tokens[..cand.tokens.len() - 1]);
+            assert!(!without_last.contains(&stop[0]), "{without_last:?}");
+            assert_eq!(exc.n_tokens(c), cand.tokens.len() - 1);
+        }
+    }
+    assert!(
+        stopped >= 3,
+        "only {stopped} of 6 candidates reached the stop string"
+    );
+    // Without stop strings the same seeds run on past it.
+    let mut s = MemorySink::new();
+    let free = engine
+        .generate(&p, &o.clone().with_stop(Vec::new()), &mut s)
+        .unwrap();
+    assert!(free.candidates.iter().any(|c| c.text.contains(&stop[0])));
 }

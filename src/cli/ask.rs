@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use swift_bon::engine::{ChatMessage, Engine, FeatureRequest};
+use swift_bon::engine::{Engine, FeatureRequest};
 use swift_bon::features::{EosRule, NullSink};
 use swift_bon::head::{Head, StreamingScorer};
 use swift_bon::select::{self, Pool};
-use swift_bon::tasks::{AnswerKind, TaskSpec};
+use swift_bon::tasks::{prompt_messages, AnswerKind, TaskSpec};
 
 use super::common::{
     head_features, load_head_for, print_json, progress_bar, GlobalArgs, ModelArgs, UsageError,
@@ -152,18 +152,25 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         .or_else(|| spec_task.as_ref().map(TaskSpec::answer_kind))
         .unwrap_or(AnswerKind::Number);
     let instruction = head.as_ref().and_then(|h| h.spec().instruction.clone());
-    let user = match &instruction {
-        Some(i) => format!("{i}\n\n{}", args.question),
-        None => args.question.clone(),
-    };
-    let prompt = engine.render_prompt(&[ChatMessage::user(user)], &args.sampling.template)?;
+    // Base models get the task's worked examples too, as in collection.
+    let examples = spec_task
+        .as_ref()
+        .map(TaskSpec::examples)
+        .unwrap_or_default();
+    let messages = prompt_messages(
+        instruction.as_deref(),
+        &examples,
+        &args.question,
+        engine.prompt_format(&args.sampling.template),
+    );
+    let prompt = engine.render_prompt(&messages, &args.sampling.template)?;
     let (features, eos) = match &head {
         Some(h) => (head_features(h), h.spec().eos),
         None => (FeatureRequest::None, EosRule::Include),
     };
     let opts = args
         .sampling
-        .options()
+        .options_for(&engine)
         .with_features(features)
         .with_eos(eos);
     let bar = progress_bar(

@@ -5,7 +5,9 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
-use swift_bon::engine::{ChatMessage, FeatureRequest, GenerateOptions, ModelInfo, TemplateChoice};
+use swift_bon::engine::{
+    ChatMessage, Engine, FeatureRequest, GenerateOptions, ModelInfo, TemplateChoice,
+};
 use swift_bon::features::{
     EosRule, FeatureLayout, FeatureSink, FeatureSource, SinkError, StateSpec,
 };
@@ -33,10 +35,16 @@ pub struct SamplingArgs {
     /// Base seed; candidate c gets its own seed derived from it.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Chat template: auto (the model's own, else a built-in by architecture), a llama.cpp
-    /// built-in name (chatml, gemma, llama3, ...), or raw.
+    /// Prompt format: auto (the model's chat template; a GGUF without one is taken for a base
+    /// model and gets `completion`), completion (few-shot Question:/Answer: text that stops at
+    /// the next "Question:"), a llama.cpp built-in chat template (chatml, gemma, llama3, ...), or
+    /// raw.
     #[arg(long, default_value = "auto")]
     pub template: TemplateChoice,
+    /// Stop string (repeatable): a candidate ends when its text contains it, and its text is
+    /// cut there. Added to the completion format's own.
+    #[arg(long = "stop", value_name = "TEXT")]
+    pub stop: Vec<String>,
     /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<i32>,
@@ -55,7 +63,8 @@ impl SamplingArgs {
             .with_temperature(self.temperature)
             .with_top_k(self.top_k)
             .with_top_p(self.top_p)
-            .with_seed(self.seed);
+            .with_seed(self.seed)
+            .with_stop(self.stop.clone());
         if let Some(t) = self.threads {
             o = o.with_threads(t);
         }
@@ -64,6 +73,18 @@ impl SamplingArgs {
         }
         if let Some(c) = self.ctx_size {
             o = o.with_ctx_per_seq(c);
+        }
+        o
+    }
+
+    /// [`SamplingArgs::options`] plus the stop strings of the prompt format `engine` resolves
+    /// the template to.
+    pub fn options_for(&self, engine: &Engine) -> GenerateOptions {
+        let mut o = self.options();
+        for s in engine.stop_strings(&self.template) {
+            if !o.stop.contains(&s) {
+                o.stop.push(s);
+            }
         }
         o
     }
@@ -184,7 +205,7 @@ pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
     let layout = engine.feature_layout(&features)?;
     let opts = args
         .sampling
-        .options()
+        .options_for(&engine)
         .with_features(features)
         .with_eos(args.eos);
     let prompt = engine.render_prompt(

@@ -12,6 +12,8 @@ pub enum FinishReason {
     Eos,
     /// The token limit was reached.
     Length,
+    /// The text reached a stop string (see `GenerateOptions::stop`).
+    Stop,
 }
 
 impl std::fmt::Display for FinishReason {
@@ -19,6 +21,7 @@ impl std::fmt::Display for FinishReason {
         f.write_str(match self {
             Self::Eos => "eos",
             Self::Length => "length",
+            Self::Stop => "stop",
         })
     }
 }

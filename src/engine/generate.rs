@@ -61,6 +61,11 @@ pub struct GenerateOptions {
     pub seeds: Option<Vec<u64>>,
     /// Which tokens carry features.
     pub eos: EosRule,
+    /// Stop strings: a candidate whose text comes to contain one ends there, like at its
+    /// end-of-generation token (the token that completed the string plays that role for
+    /// [`EosRule`]); its text is cut before the string. Empty: only end-of-generation tokens
+    /// and the token limit stop.
+    pub stop: Vec<String>,
     /// What to capture.
     pub features: FeatureRequest,
     /// Micro-batch size (default: the batch size, at least N).
@@ -84,6 +89,7 @@ impl Default for GenerateOptions {
             seed: 42,
             seeds: None,
             eos: EosRule::Include,
+            stop: Vec::new(),
             features: FeatureRequest::None,
             n_ubatch: None,
             n_threads: None,
@@ -134,6 +140,11 @@ impl GenerateOptions {
     /// EOS rule.
     pub fn with_eos(mut self, e: EosRule) -> Self {
         self.eos = e;
+        self
+    }
+    /// Stop strings (see [`GenerateOptions::stop`]).
+    pub fn with_stop(mut self, stop: Vec<String>) -> Self {
+        self.stop = stop;
         self
     }
     /// Features to capture.
@@ -201,6 +212,9 @@ impl GenerateOptions {
                     "need exactly one seed per candidate",
                 );
             }
+        }
+        if self.stop.iter().any(String::is_empty) {
+            return bad("stop", "\"\"".into(), "stop strings must not be empty");
         }
         if self.n_ubatch == Some(0) {
             return bad("n_ubatch", "0".into(), "must be at least 1");
@@ -308,6 +322,8 @@ struct Live {
     /// Sample after feeding `pending`.
     sample_after: bool,
     fed: usize,
+    /// Text so far as bytes, kept only when there are stop strings.
+    text: Vec<u8>,
 }
 
 impl Engine {
@@ -444,6 +460,7 @@ impl Engine {
                 pending: None,
                 sample_after: false,
                 fed: 0,
+                text: Vec::new(),
             })
             .collect();
         if let Some(l) = &layout {
@@ -461,7 +478,7 @@ impl Engine {
                     logit,
                     &stats,
                     max_new,
-                    opts.eos,
+                    opts,
                     want_features,
                 );
             }
@@ -526,7 +543,7 @@ impl Engine {
                     logit,
                     &stats,
                     max_new,
-                    opts.eos,
+                    opts,
                     want_features,
                 );
             }
@@ -537,9 +554,14 @@ impl Engine {
         for c in &mut cands {
             let body: Vec<i32> = match c.finish {
                 FinishReason::Eos => c.tokens[..c.tokens.len() - 1].to_vec(),
-                FinishReason::Length => c.tokens.clone(),
+                FinishReason::Length | FinishReason::Stop => c.tokens.clone(),
             };
             c.text = self.detokenize(&body);
+            if c.finish == FinishReason::Stop {
+                if let Some(at) = first_stop(c.text.as_bytes(), &opts.stop) {
+                    c.text.truncate(at);
+                }
+            }
         }
         Ok(Generation {
             candidates: cands,
@@ -564,16 +586,29 @@ impl Engine {
         logit: f32,
         stats: &LogitStats,
         max_new: usize,
-        eos: EosRule,
+        opts: &GenerateOptions,
         want_features: bool,
     ) {
         cand.tokens.push(tok);
         cand.token_logprobs.push(stats.logprob(logit) as f32);
         cand.token_entropy.push(stats.entropy as f32);
         cand.token_self_certainty.push(stats.self_certainty as f32);
-        if self.is_eog(tok) {
-            cand.finish = FinishReason::Eos;
-            let feed = want_features && eos == EosRule::Include;
+        let eog = self.is_eog(tok);
+        let stopped = !eog && !opts.stop.is_empty() && {
+            let piece = self.detokenize(&[tok]);
+            live.text.extend_from_slice(piece.as_bytes());
+            // Only a string ending inside the new piece can be new.
+            let longest = opts.stop.iter().map(String::len).max().unwrap_or(0);
+            let from = live.text.len().saturating_sub(piece.len() + longest);
+            first_stop(&live.text[from..], &opts.stop).is_some()
+        };
+        if eog || stopped {
+            cand.finish = if eog {
+                FinishReason::Eos
+            } else {
+                FinishReason::Stop
+            };
+            let feed = want_features && opts.eos == EosRule::Include;
             live.pending = feed.then_some(tok);
             live.sample_after = false;
         } else if cand.tokens.len() >= max_new {
@@ -585,6 +620,17 @@ impl Engine {
             live.sample_after = true;
         }
     }
+}
+
+/// Byte offset of the earliest occurrence of any of `stops` in `text`.
+fn first_stop(text: &[u8], stops: &[String]) -> Option<usize> {
+    stops
+        .iter()
+        .filter_map(|s| {
+            let s = s.as_bytes();
+            text.windows(s.len()).position(|w| w == s)
+        })
+        .min()
 }
 
 fn make_sampler(opts: &GenerateOptions, seed: u64) -> LlamaSampler {
@@ -759,5 +805,20 @@ impl Engine {
             state_rms,
             elapsed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_stop;
+
+    #[test]
+    fn first_stop_finds_the_earliest_of_several() {
+        let stops = vec!["\nQuestion:".to_string(), "###".to_string()];
+        assert_eq!(first_stop(b"7.\nQuestion: x ###", &stops), Some(2));
+        assert_eq!(first_stop(b"### 7.\nQuestion:", &stops), Some(0));
+        assert_eq!(first_stop(b"7.\nQuestion", &stops), None);
+        assert_eq!(first_stop(b"", &stops), None);
+        assert_eq!(first_stop(b"abc", &[]), None);
     }
 }

@@ -199,8 +199,16 @@ mod tests {
             for i in [0, n / 3, n - 1] {
                 assert!((st.logprob(logits[i]) - lp[i]).abs() < 1e-5, "n={n} i={i}");
             }
-            assert!((st.entropy - h).abs() < 1e-5, "n={n}: {} vs {h}", st.entropy);
-            assert!((st.self_certainty - kl).abs() < 1e-4, "n={n}: {} vs {kl}", st.self_certainty);
+            assert!(
+                (st.entropy - h).abs() < 1e-5,
+                "n={n}: {} vs {h}",
+                st.entropy
+            );
+            assert!(
+                (st.self_certainty - kl).abs() < 1e-4,
+                "n={n}: {} vs {kl}",
+                st.self_certainty
+            );
         }
     }
 
@@ -210,7 +218,10 @@ mod tests {
         logits[3] = f32::NEG_INFINITY;
         logits[7] = 2.0;
         let st = LogitStats::new(&logits);
-        assert!(st.log_sum_exp.is_finite() && st.entropy.is_finite(), "{st:?}");
+        assert!(
+            st.log_sum_exp.is_finite() && st.entropy.is_finite(),
+            "{st:?}"
+        );
         let finite: Vec<f32> = logits.iter().copied().filter(|l| l.is_finite()).collect();
         let reference = LogitStats::new(&finite);
         assert!((st.log_sum_exp - reference.log_sum_exp).abs() < 1e-6);

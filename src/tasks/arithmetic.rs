@@ -207,6 +207,28 @@ fn draw(spec: &ArithmeticSpec, index: usize) -> Problem {
     }
 }
 
+/// Worked examples with the spec's operators and sizes, drawn with [`super::EXAMPLE_SEED`].
+pub fn examples(spec: &ArithmeticSpec) -> Vec<super::Example> {
+    let mut shots = spec.clone();
+    shots.seed = super::EXAMPLE_SEED;
+    if shots.validate().is_err() {
+        return Vec::new();
+    }
+    (0..super::FEW_SHOT)
+        .map(|i| {
+            let p = draw(&shots, i);
+            let expr = p
+                .question
+                .trim_start_matches("What is ")
+                .trim_end_matches('?');
+            super::Example {
+                answer: format!("{expr} = {}. The answer is {}.", p.reference, p.reference),
+                question: p.question,
+            }
+        })
+        .collect()
+}
+
 /// All `spec.count` problems.
 pub fn generate(spec: &ArithmeticSpec) -> Result<Vec<Problem>, TaskError> {
     spec.validate()?;

@@ -129,6 +129,35 @@ fn draw(spec: &CoinflipSpec, index: usize) -> Problem {
     }
 }
 
+/// Worked examples with the spec's numbers of people, drawn with [`super::EXAMPLE_SEED`].
+pub fn examples(spec: &CoinflipSpec) -> Vec<super::Example> {
+    let mut shots = spec.clone();
+    shots.seed = super::EXAMPLE_SEED;
+    if shots.validate().is_err() {
+        return Vec::new();
+    }
+    (0..super::FEW_SHOT)
+        .map(|i| {
+            let p = draw(&shots, i);
+            let flips = p.question.matches(" flips the coin.").count();
+            let times = if flips == 1 { "time" } else { "times" };
+            let (parity, side) = if flips % 2 == 0 {
+                ("even", "heads")
+            } else {
+                ("odd", "tails")
+            };
+            let word = if p.reference == "yes" { "Yes" } else { "No" };
+            super::Example {
+                answer: format!(
+                    "{word}. The coin was flipped {flips} {times}, an {parity} number, so it is {side} up. The answer is {}.",
+                    p.reference
+                ),
+                question: p.question,
+            }
+        })
+        .collect()
+}
+
 /// All `spec.count` problems.
 pub fn generate(spec: &CoinflipSpec) -> Result<Vec<Problem>, TaskError> {
     spec.validate()?;

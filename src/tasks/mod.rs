@@ -79,6 +79,7 @@ mod tests;
 
 use std::fmt;
 
+use crate::engine::{ChatMessage, PromptFormat};
 use serde::{Deserialize, Serialize};
 
 pub use answer::AnswerKind;
@@ -100,6 +101,53 @@ pub struct Problem {
     /// The reference answer: a canonical number for arithmetic and GSM8K, `yes`/`no` for
     /// CoinFlip, as written in the file otherwise. Compare with [`Task::judge`].
     pub reference: String,
+}
+
+/// A worked example for few-shot prompts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Example {
+    /// The question, as a problem's question reads.
+    pub question: String,
+    /// A short worked answer ending the way the task's instruction asks.
+    pub answer: String,
+}
+
+/// Worked examples placed before the question in the completion format.
+pub const FEW_SHOT: usize = 3;
+
+/// The seed generated tasks draw their worked examples with. Collections use other seeds (a
+/// collection with this seed would see its first problems among the examples).
+pub const EXAMPLE_SEED: u64 = 0x5EED_0F_5107;
+
+/// The chat messages for one question, the same way for collection, evaluation and `ask`:
+/// - [`PromptFormat::Chat`]: one user message, the instruction, a blank line, the question
+///   (zero-shot; what [`Task::prompt`] returns);
+/// - [`PromptFormat::Completion`] (base models): the instruction as a system paragraph, then the
+///   worked examples as question/answer turns, then the question.
+pub fn prompt_messages(
+    instruction: Option<&str>,
+    examples: &[Example],
+    question: &str,
+    format: PromptFormat,
+) -> Vec<ChatMessage> {
+    match format {
+        PromptFormat::Chat => vec![ChatMessage::user(match instruction {
+            Some(i) => format!("{i}\n\n{question}"),
+            None => question.to_string(),
+        })],
+        PromptFormat::Completion => {
+            let mut m = Vec::with_capacity(2 + 2 * examples.len());
+            if let Some(i) = instruction {
+                m.push(ChatMessage::system(i));
+            }
+            for e in examples {
+                m.push(ChatMessage::user(&e.question));
+                m.push(ChatMessage::assistant(&e.answer));
+            }
+            m.push(ChatMessage::user(question));
+            m
+        }
+    }
 }
 
 /// The outcome of checking one candidate.
@@ -134,6 +182,16 @@ pub trait Task: fmt::Debug + Send + Sync {
     /// template is the engine's business.
     fn prompt(&self, problem: &Problem) -> String {
         format!("{}\n\n{}", self.instruction(), problem.question)
+    }
+
+    /// The messages for `problem` in `format` (see [`prompt_messages`]).
+    fn messages(&self, problem: &Problem, format: PromptFormat) -> Vec<ChatMessage> {
+        prompt_messages(
+            Some(self.instruction()),
+            &self.spec().examples(),
+            &problem.question,
+            format,
+        )
     }
 
     /// The normalised final answer of a candidate's text (see the module docs), if any.

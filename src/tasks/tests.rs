@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::engine::{ChatMessage, PromptFormat};
 
 /// (candidate text, expected extracted answer, expected correct)
 type Row<'a> = (&'a str, Option<&'a str>, bool);
@@ -826,4 +827,83 @@ fn extraction_never_panics_on_odd_text() {
             let _ = kind.judge(&text, "0");
         }
     }
+}
+
+#[test]
+fn worked_examples_are_right_by_the_tasks_own_checker() {
+    for text in [
+        "arithmetic:count=5,seed=1",
+        "arithmetic:count=5,seed=2,ops=+-*,operands=3,digits=2..3",
+        "coinflip:count=5,seed=1",
+        "coinflip:count=5,seed=1,people=1..6",
+    ] {
+        let spec: TaskSpec = text.parse().unwrap();
+        let task = spec.build().unwrap();
+        let shots = spec.examples();
+        assert_eq!(shots.len(), FEW_SHOT, "{text}");
+        for e in &shots {
+            let p = Problem {
+                id: "shot".into(),
+                question: e.question.clone(),
+                reference: reference_of(&spec, &e.question),
+            };
+            let v = task.check(&p, &e.answer);
+            assert!(v.correct, "{text}: {e:?} -> {v:?}");
+        }
+        // Independent of the collection's seed and count.
+        let other: TaskSpec = text
+            .replace("count=5,seed=", "count=9,seed=7")
+            .parse()
+            .unwrap();
+        assert_eq!(other.examples(), shots, "{text}");
+    }
+    let gsm: TaskSpec = "gsm8k:path=no-such-file.jsonl".parse().unwrap();
+    assert!(gsm.examples().is_empty());
+}
+
+/// The reference of a generated question, recomputed independently of the generator.
+fn reference_of(spec: &TaskSpec, question: &str) -> String {
+    match spec {
+        TaskSpec::Arithmetic(_) => {
+            let expr = question
+                .trim_start_matches("What is ")
+                .trim_end_matches('?');
+            // Left to right with * before + and -.
+            let tokens: Vec<&str> = expr.split_whitespace().collect();
+            let mut terms: Vec<(i64, i64)> = vec![(1, tokens[0].parse().unwrap())];
+            for pair in tokens[1..].chunks(2) {
+                let x: i64 = pair[1].parse().unwrap();
+                match pair[0] {
+                    "*" | "\u{00d7}" => terms.last_mut().unwrap().1 *= x,
+                    "+" => terms.push((1, x)),
+                    "-" | "\u{2212}" => terms.push((-1, x)),
+                    op => panic!("operator {op}"),
+                }
+            }
+            terms.iter().map(|(s, v)| s * v).sum::<i64>().to_string()
+        }
+        TaskSpec::Coinflip(_) => {
+            let flips = question.matches(" flips the coin.").count();
+            if flips % 2 == 0 { "yes" } else { "no" }.into()
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn prompt_messages_match_the_task_prompt_for_chat_and_add_shots_for_completion() {
+    let spec: TaskSpec = "arithmetic:count=2,seed=3".parse().unwrap();
+    let task = spec.build().unwrap();
+    let p = &task.problems()[1];
+    let chat = task.messages(p, PromptFormat::Chat);
+    assert_eq!(chat, vec![ChatMessage::user(task.prompt(p))]);
+    let comp = task.messages(p, PromptFormat::Completion);
+    assert_eq!(comp.len(), 2 + 2 * FEW_SHOT);
+    assert_eq!(comp[0], ChatMessage::system(task.instruction()));
+    assert_eq!(comp.last().unwrap(), &ChatMessage::user(&p.question));
+    assert_eq!(comp[1].role, "user");
+    assert_eq!(comp[2].role, "assistant");
+    // Without an instruction there is no system paragraph.
+    let bare = prompt_messages(None, &[], "Q?", PromptFormat::Completion);
+    assert_eq!(bare, vec![ChatMessage::user("Q?")]);
 }
