@@ -37,9 +37,14 @@ pub struct AskArgs {
     pub question: String,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// SWIFT head (default: a head in the models folder made for this model).
+    /// SWIFT head (default: a head in the models folder made for this model; with --task, one
+    /// trained on that task).
     #[arg(long)]
     pub head: Option<PathBuf>,
+    /// The kind of question (arithmetic, coinflip, gsm8k, math, jsonl): picks the head trained
+    /// on that task family when several fit the model.
+    #[arg(long, value_name = "NAME")]
+    pub task: Option<String>,
     /// How the answer is chosen.
     #[arg(long, value_enum, default_value = "swift")]
     pub select: Selection,
@@ -87,8 +92,9 @@ struct AskOut {
     candidates: Vec<CandidateOut>,
 }
 
-/// Heads in `dir` made for this model (same architecture, shape and fingerprint), by name.
-fn find_heads(dir: &Path, engine: &Engine) -> Vec<PathBuf> {
+/// Heads in `dir` made for this model (same architecture, shape and fingerprint), by name;
+/// with `task`, only those trained on that task family.
+fn find_heads(dir: &Path, engine: &Engine, task: Option<&str>) -> Vec<PathBuf> {
     let identity = engine.info().identity();
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -102,7 +108,15 @@ fn find_heads(dir: &Path, engine: &Engine) -> Vec<PathBuf> {
     paths.sort();
     for p in paths {
         if let Ok(h) = Head::load(&p) {
-            if h.check_model(&identity, true).is_ok() {
+            let trained_on = h
+                .spec()
+                .training
+                .as_ref()
+                .and_then(|t| t.task.as_deref())
+                .and_then(|t| t.parse::<TaskSpec>().ok())
+                .map(|t| t.name());
+            let task_fits = task.is_none_or(|want| trained_on == Some(want));
+            if task_fits && h.check_model(&identity, true).is_ok() {
                 found.push(p.with_extension(""));
             }
         }
@@ -111,22 +125,32 @@ fn find_heads(dir: &Path, engine: &Engine) -> Vec<PathBuf> {
 }
 
 pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
+    if let Some(t) = &args.task {
+        if !TaskSpec::NAMES.contains(&t.as_str()) {
+            return Err(UsageError(format!(
+                "unknown task {t:?} for --task: expected one of {}",
+                TaskSpec::NAMES.join(", ")
+            ))
+            .into());
+        }
+    }
     let engine = args.model.load(global)?;
     let needs_head = matches!(args.select, Selection::Swift | Selection::SwiftVote);
     let head_path = match &args.head {
         Some(p) => Some(p.clone()),
         None if needs_head => {
-            let found = find_heads(&global.models_dir, &engine);
+            let found = find_heads(&global.models_dir, &engine, args.task.as_deref());
             match found.first() {
                 Some(p) => {
                     if found.len() > 1 && !global.quiet {
-                        eprintln!("using head {} ({} heads fit this model; choose one with --head)", p.display(), found.len());
+                        eprintln!("using head {} ({} heads fit this model; choose one with --head or --task)", p.display(), found.len());
                     }
                     Some(p.clone())
                 }
                 None => {
                     return Err(UsageError(format!(
-                        "no SWIFT head for model {} in {}: pass --head, train one (swift-bon collect, then swift-bon train), or choose --select majority or --select logprob",
+                        "no SWIFT head{} for model {} in {}: pass --head, train one (swift-bon collect, then swift-bon train), or choose --select majority or --select logprob",
+                        args.task.as_deref().map(|t| format!(" trained on {t}")).unwrap_or_default(),
                         engine.info().path.display(),
                         global.models_dir.display()
                     ))
@@ -146,12 +170,17 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|h| h.spec().training.as_ref())
         .and_then(|t| t.task.as_deref())
-        .and_then(|t| t.parse().ok());
+        .and_then(|t| t.parse().ok())
+        // Without a head, the task named on the command line with its default parameters.
+        .or_else(|| args.task.as_deref().and_then(|t| t.parse().ok()));
     let kind = args
         .answer_type
         .or_else(|| spec_task.as_ref().map(TaskSpec::answer_kind))
         .unwrap_or(AnswerKind::Number);
-    let instruction = head.as_ref().and_then(|h| h.spec().instruction.clone());
+    let instruction = head
+        .as_ref()
+        .and_then(|h| h.spec().instruction.clone())
+        .or_else(|| spec_task.as_ref().map(|t| t.instruction().to_string()));
     // Base models get the task's worked examples too, as in collection.
     let examples = spec_task
         .as_ref()
