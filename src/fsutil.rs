@@ -21,7 +21,7 @@ pub fn write_atomic_with(
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
+    let mut tmp = new_file_builder()
         .prefix(&format!(
             ".{}.",
             path.file_name()
@@ -40,6 +40,19 @@ pub fn write_atomic_with(
     Ok(())
 }
 
+/// A temporary-file builder whose files get the ordinary mode of new files (0666 less the
+/// umask, usually 0644) instead of tempfile's private 0600: they are renamed into user-visible
+/// results.
+pub fn new_file_builder<'a, 'b>() -> tempfile::Builder<'a, 'b> {
+    let mut b = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +66,26 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let leftovers = std::fs::read_dir(p.parent().unwrap()).unwrap().count();
         assert_eq!(leftovers, 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn results_are_not_private_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.yaml");
+        write_atomic(&p, b"x").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        // Linux reports the umask in /proc; elsewhere assume the usual 022.
+        let umask = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022);
+        assert_eq!(mode, 0o666 & !umask, "mode {mode:o}, umask {umask:o}");
     }
 
     #[test]

@@ -248,3 +248,74 @@ fn ask_with_the_shipped_head_scores_every_candidate() {
         "chosen row marked: {text}"
     );
 }
+
+#[test]
+fn ask_task_names_are_checked_before_anything_loads() {
+    let out = swift_bon(&["ask", "Is the coin heads up?", "--task", "coins"]);
+    assert_clean_error(&out, "unknown task \"coins\" for --task");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn ask_task_picks_the_head_of_that_task_family() {
+    let model = common::smollm2();
+    let _serial = common::serial();
+    let q = "A coin is heads up. Ana flips the coin. Bo does not flip the coin. Is the coin still heads up? Note that \"flip\" here means \"reverse\".";
+    let out = swift_bon(&[
+        "ask", q, "--task", "coinflip", "-n", "3", "--max-tokens", "40", "--json", "-m",
+        model.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["head"].as_str().unwrap().contains("coinflip"), "{v}");
+    // Answers are read as yes/no, the coinflip head's answer kind.
+    for c in v["candidates"].as_array().unwrap() {
+        if let Some(a) = c["answer"].as_str() {
+            assert!(a == "yes" || a == "no", "{c}");
+        }
+    }
+}
+
+#[test]
+fn ask_on_a_base_model_uses_the_completion_format_and_stops() {
+    let model = common::gemma3();
+    let empty = tempfile::tempdir().unwrap();
+    let _serial = common::serial();
+    let out = Command::new(env!("CARGO_BIN_EXE_swift-bon"))
+        .args([
+            "ask",
+            "What is 12 + 30?",
+            "--task",
+            "arithmetic",
+            "--select",
+            "majority",
+            "-n",
+            "4",
+            "--max-tokens",
+            "64",
+            "--json",
+            "-m",
+            model.to_str().unwrap(),
+        ])
+        .env(swift_bon::fetch::MODELS_DIR_ENV, empty.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cands = v["candidates"].as_array().unwrap();
+    assert!(
+        cands.iter().any(|c| c["finish"] == "stop"),
+        "a base model following the worked examples reaches the next question: {v}"
+    );
+    for c in cands {
+        assert!(!c["text"].as_str().unwrap().contains("\nQuestion:"), "{c}");
+    }
+}

@@ -280,7 +280,7 @@ pub fn plot(report: &Report, path: &Path, options: &PlotOptions) -> Result<(), P
             };
             std::fs::create_dir_all(dir).map_err(|e| draw_err(e.to_string()))?;
             // The encoder picks the format from the extension, so the temporary file keeps it.
-            let tmp = tempfile::Builder::new()
+            let tmp = crate::fsutil::new_file_builder()
                 .prefix(".plot.")
                 .suffix(".png")
                 .tempfile_in(dir)
