@@ -70,13 +70,16 @@ pub fn load_engine(path: &Path) -> anyhow::Result<Engine> {
     Engine::load(path).with_context(|| format!("loading model {}", path.display()))
 }
 
-/// Sets up `tracing` on stderr. llama.cpp's own log is routed through it and shown from -vv.
+/// Sets up `tracing` on stderr. llama.cpp's own log is routed through it: its errors always,
+/// its warnings from -v, everything from -vv.
 pub fn init_logging(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn,llama_cpp_2=error",
-        (false, 1) => "info,llama_cpp_2=warn",
+        // llama-cpp-2 logs llama.cpp's messages under the target `llama-cpp-2` (hyphens); its
+        // warnings (e.g. gemma3's "using full-size SWA cache" on every context) are shown from -v.
+        (false, 0) => "warn,llama-cpp-2=error",
+        (false, 1) => "info,llama-cpp-2=warn",
         (false, _) => "debug",
     };
     let filter =
