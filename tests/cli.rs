@@ -262,7 +262,16 @@ fn ask_task_picks_the_head_of_that_task_family() {
     let _serial = common::serial();
     let q = "A coin is heads up. Ana flips the coin. Bo does not flip the coin. Is the coin still heads up? Note that \"flip\" here means \"reverse\".";
     let out = swift_bon(&[
-        "ask", q, "--task", "coinflip", "-n", "3", "--max-tokens", "40", "--json", "-m",
+        "ask",
+        q,
+        "--task",
+        "coinflip",
+        "-n",
+        "3",
+        "--max-tokens",
+        "40",
+        "--json",
+        "-m",
         model.to_str().unwrap(),
     ]);
     assert!(

@@ -131,11 +131,12 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
             bar.suspend(|| {
                 if !quiet {
                     eprintln!(
-                        "epoch {:>2}: train loss {:.4}  val loss {}  val AUC {}  val BoN {}{}  ({:.1} s)",
+                        "epoch {:>2}: train loss {:.4}  val loss {}  val AUC {} (within problems {})  val BoN {}{}  ({:.1} s)",
                         r.epoch,
                         r.train_loss,
                         fmt_opt(r.val_loss, 4),
                         fmt_opt(r.val_auc, 3),
+                        fmt_opt(r.val_auc_per_problem, 3),
                         fmt_opt(r.val_bon_accuracy, 3),
                         if r.improved { "  *" } else { "" },
                         r.seconds
@@ -150,7 +151,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
     let best = outcome.summary.best();
     let n_max = col.manifest.sampling.n;
     println!(
-        "head {} ({} parameters; {}): best epoch {} of {}: val loss {}, val AUC {}, val Best-of-{n_max} accuracy {}",
+        "head {} ({} parameters; {}): best epoch {} of {}: val loss {}, val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
         yaml.display(),
         outcome.head.n_params(),
         tensors.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
@@ -158,6 +159,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         outcome.summary.epochs.len(),
         fmt_opt(best.val_loss, 4),
         fmt_opt(best.val_auc, 3),
+        fmt_opt(best.val_auc_per_problem, 3),
         fmt_opt(best.val_bon_accuracy, 3),
     );
     Ok(())

@@ -108,6 +108,11 @@ pub struct ValidationMetrics {
     pub loss: Option<f64>,
     /// AUC of correct vs incorrect candidates.
     pub auc: Option<f64>,
+    /// Mean over validation problems with both classes of the AUC within the problem: how well
+    /// the score ranks one question's candidates, which is what Best-of-N needs (the pooled AUC
+    /// also rewards telling easy questions from hard ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auc_per_problem: Option<f64>,
     /// Best-of-N accuracy: fraction of validation problems whose top-scored candidate is correct.
     pub bon_accuracy: Option<f64>,
 }

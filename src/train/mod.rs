@@ -241,6 +241,8 @@ pub struct EpochReport {
     pub val_loss: Option<f64>,
     /// Validation AUC of correct vs incorrect candidates.
     pub val_auc: Option<f64>,
+    /// Mean within-problem validation AUC (see [`ValidationMetrics::auc_per_problem`]).
+    pub val_auc_per_problem: Option<f64>,
     /// Validation Best-of-N accuracy (argmax per problem, ties to the earliest candidate).
     pub val_bon_accuracy: Option<f64>,
     /// Whether this epoch improved the selection loss (its weights are the best so far).
@@ -439,6 +441,7 @@ const SHUFFLE_STREAM: u64 = 0x5_4aff;
 struct Eval {
     loss: Option<f64>,
     auc: Option<f64>,
+    auc_per_problem: Option<f64>,
     bon: Option<f64>,
 }
 
@@ -455,6 +458,7 @@ fn evaluate(
     let mut all_scores = Vec::new();
     let mut all_labels = Vec::new();
     let mut hits = 0usize;
+    let mut within = Vec::new();
     let mut dl = Vec::new();
     for p in problems {
         let mut scores = Vec::with_capacity(p.cands.len());
@@ -479,12 +483,15 @@ fn evaluate(
         if let Some(b) = best_index(&flat) {
             hits += usize::from(labels[b]);
         }
+        within.extend(auc(&flat, &labels));
         all_scores.extend(flat);
         all_labels.extend(labels);
     }
     Ok(Eval {
         loss: (terms > 0).then(|| sum / terms as f64),
         auc: auc(&all_scores, &all_labels),
+        auc_per_problem: (!within.is_empty())
+            .then(|| within.iter().sum::<f64>() / within.len() as f64),
         bon: (!problems.is_empty()).then(|| hits as f64 / problems.len() as f64),
     })
 }
@@ -718,6 +725,7 @@ pub fn train(
             train_loss,
             val_loss: ev.loss,
             val_auc: ev.auc,
+            val_auc_per_problem: ev.auc_per_problem,
             val_bon_accuracy: ev.bon,
             improved,
             seconds: started.elapsed().as_secs_f64(),
@@ -749,6 +757,7 @@ pub fn train(
         validation: ValidationMetrics {
             loss: kept.val_loss,
             auc: kept.val_auc,
+            auc_per_problem: kept.val_auc_per_problem,
             bon_accuracy: kept.val_bon_accuracy,
         },
         date: rfc3339_utc(SystemTime::now()),

@@ -215,13 +215,22 @@ fn keeps_the_best_epoch_and_the_saved_head_reproduces_its_metrics() {
     let scores = out.head.score_features(&data).unwrap();
     let (mut sc, mut lab) = (Vec::new(), Vec::new());
     let mut hits = 0;
+    let mut within = Vec::new();
     for p in &val {
         let ps: Vec<f64> = p.cands.iter().map(|&i| scores[i].score).collect();
-        hits += usize::from(data.label(p.cands[best_index(&ps).unwrap()]));
+        let pl: Vec<bool> = p.cands.iter().map(|&i| data.label(i)).collect();
+        hits += usize::from(pl[best_index(&ps).unwrap()]);
+        within.extend(auc(&ps, &pl));
         sc.extend(ps);
-        lab.extend(p.cands.iter().map(|&i| data.label(i)));
+        lab.extend(pl);
     }
     let got = auc(&sc, &lab).unwrap();
+    let got_within = within.iter().sum::<f64>() / within.len() as f64;
+    assert!(
+        (got_within - s.best().val_auc_per_problem.unwrap()).abs() < 0.01,
+        "{got_within} vs {:?}",
+        s.best()
+    );
     assert!(
         (got - s.best().val_auc.unwrap()).abs() < 0.01,
         "{got} vs {:?}",
@@ -233,6 +242,10 @@ fn keeps_the_best_epoch_and_the_saved_head_reproduces_its_metrics() {
     assert_eq!(info.best_epoch, s.best_epoch);
     assert_eq!(info.epochs as usize, s.epochs.len());
     assert_eq!(info.validation.auc, s.best().val_auc);
+    assert_eq!(
+        info.validation.auc_per_problem,
+        s.best().val_auc_per_problem
+    );
     assert_eq!(info.loss, "ce");
     // And the head file round-trips with its provenance.
     let dir = tempfile::tempdir().unwrap();
