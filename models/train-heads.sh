@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Reproduces the shipped heads in models/ with the project's own commands:
+# Reproduces the heads in models/ (and the Gemma-3 head of the README) with the project's own commands:
 #   smollm2-arith     models/smollm2-135m-arith     (the default head; default model)
 #   smollm2-coinflip  models/smollm2-135m-coinflip  (ask --task coinflip)
-#   gemma3-arith      models/gemma3-270m-arith      (ask -m gemma3-270m)
+#   gemma3-arith      runs/heads/gemma3-270m-arith  (NOT shipped: on held-out problems it picks worse
+#                                                   than random; see README, "Results")
 # Each collects generated training problems x 16 candidates with every state (resumable if
 # interrupted; data/ is not in git), then trains a gated head on all states with RMS
 # normalisation, the choice made on the default model's validation split (README, "Results").
@@ -27,7 +28,7 @@ smollm2_coinflip() { # ~20 min, 6 GB
 }
 gemma3_arith() { # ~10 min; a base model, so the completion format with worked examples
   $B collect -m gemma3-270m --task arithmetic --count 200 --seed 1001 "${COLLECT[@]}" --out data/gemma-arith-train
-  $B train --data data/gemma-arith-train --out models/gemma3-270m-arith "${TRAIN[@]}" \
+  $B train --data data/gemma-arith-train --out runs/heads/gemma3-270m-arith "${TRAIN[@]}" \
     --notes "gemma3 head: arithmetic (two 1-2 digit numbers, + and -), completion format, 200 problems x 16 candidates, seed 1001"
 }
 

@@ -20,8 +20,8 @@ smollm2() {
 gemma3() {
   $B collect -m gemma3-270m --task arithmetic --count 100 --seed 2002 "${COLLECT[@]}" --out data/gemma-arith-test
   $B collect -m gemma3-270m --task coinflip --count 60 --seed 3003 "${COLLECT[@]}" --out data/gemma-coin-test
-  $B eval --data data/gemma-arith-test --head models/gemma3-270m-arith "${K[@]}" --plot models/eval-gemma3-arith.svg
-  $B eval --data data/gemma-coin-test --head models/gemma3-270m-arith "${K[@]}" --plot models/eval-gemma3-coinflip.svg
+  $B eval --data data/gemma-arith-test --head runs/heads/gemma3-270m-arith "${K[@]}" --plot models/eval-gemma3-arith.svg
+  $B eval --data data/gemma-coin-test --head runs/heads/gemma3-270m-arith "${K[@]}" --plot models/eval-gemma3-coinflip.svg
 }
 
 case "${1:-all}" in
