@@ -117,7 +117,7 @@ pub const FEW_SHOT: usize = 3;
 
 /// The seed generated tasks draw their worked examples with. Collections use other seeds (a
 /// collection with this seed would see its first problems among the examples).
-pub const EXAMPLE_SEED: u64 = 0x5EED_0F_5107;
+pub const EXAMPLE_SEED: u64 = 0x005E_ED0F_5107;
 
 /// The chat messages for one question, the same way for collection, evaluation and `ask`:
 /// - [`PromptFormat::Chat`]: one user message, the instruction, a blank line, the question
