@@ -8,7 +8,7 @@ use swift_bon::collect::Collection;
 use swift_bon::dataset::LabelledStore;
 use swift_bon::features::StateSpec;
 use swift_bon::head::Normalization;
-use swift_bon::train::{self, Loss, PosWeight, TrainEvent, TrainOptions};
+use swift_bon::train::{self, KeepBy, Loss, PosWeight, TrainEvent, TrainOptions};
 
 use super::common::{progress_bar, GlobalArgs, UsageError};
 
@@ -42,6 +42,11 @@ pub struct TrainArgs {
     /// Early-stopping patience in epochs.
     #[arg(long, default_value_t = 3)]
     pub patience: u32,
+    /// What early stopping keeps: the epoch with the lowest validation loss (the reference), or
+    /// with the highest validation AUC within problems (how well each question's own candidates
+    /// are ranked, which is what Best-of-N depends on).
+    #[arg(long, default_value = "loss", value_name = "loss|within-auc")]
+    pub keep_by: KeepBy,
     /// AdamW learning rate.
     #[arg(long, default_value_t = 1e-4)]
     pub lr: f64,
@@ -88,6 +93,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .with_weight_decay(args.weight_decay)
         .with_max_epochs(args.epochs)
         .with_patience(args.patience)
+        .with_keep_by(args.keep_by)
         .with_batch_problems(args.batch_problems)
         .with_val_fraction(args.val_fraction)
         .with_seed(args.seed)

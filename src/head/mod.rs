@@ -148,6 +148,9 @@ pub struct TrainingInfo {
     pub epochs: u32,
     /// Epoch whose weights were kept (1-based).
     pub best_epoch: u32,
+    /// What early stopping kept the epoch by, when not the validation loss (`within-auc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_by: Option<String>,
     /// Metrics of the kept epoch.
     pub validation: ValidationMetrics,
     /// When training finished, RFC 3339 (UTC).

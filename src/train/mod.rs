@@ -65,6 +65,42 @@ impl fmt::Display for Loss {
     }
 }
 
+/// What early stopping keeps: the epoch with the lowest validation loss (the reference), or the
+/// one whose scores rank each validation problem's candidates best (highest mean within-problem
+/// AUC, the quantity Best-of-N depends on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeepBy {
+    /// Lowest validation loss.
+    #[default]
+    Loss,
+    /// Highest mean within-problem validation AUC (falls back to the loss when no validation
+    /// problem has both correct and incorrect candidates).
+    WithinAuc,
+}
+
+impl FromStr for KeepBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "loss" => Ok(Self::Loss),
+            "within-auc" => Ok(Self::WithinAuc),
+            other => Err(format!(
+                "unknown early-stopping criterion {other:?} (expected loss or within-auc)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for KeepBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Loss => "loss",
+            Self::WithinAuc => "within-auc",
+        })
+    }
+}
+
 /// Class balancing of the `ce` loss.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum PosWeight {
@@ -92,6 +128,8 @@ pub struct TrainOptions {
     pub max_epochs: u32,
     /// Early-stopping patience in epochs without improvement (default 3).
     pub patience: u32,
+    /// What early stopping keeps (default: the lowest validation loss).
+    pub keep_by: KeepBy,
     /// Problems per mini-batch (default 2: 16 candidates at 8 per problem).
     pub batch_problems: usize,
     /// Fraction of problems held out for validation (default 0.2).
@@ -129,6 +167,7 @@ impl Default for TrainOptions {
             weight_decay: 1e-5,
             max_epochs: 40,
             patience: 3,
+            keep_by: KeepBy::Loss,
             batch_problems: 2,
             val_fraction: 0.2,
             seed: 42,
@@ -173,6 +212,8 @@ with! {
     with_max_epochs: max_epochs: u32;
     /// Sets the early-stopping patience.
     with_patience: patience: u32;
+    /// Sets what early stopping keeps.
+    with_keep_by: keep_by: KeepBy;
     /// Sets the problems per mini-batch.
     with_batch_problems: batch_problems: usize;
     /// Sets the validation fraction.
@@ -277,6 +318,8 @@ pub enum Selection {
     /// Training loss, because the validation set yields no loss term (no validation problems,
     /// or for `pairwise` none with both correct and incorrect candidates).
     TrainingLoss,
+    /// Mean within-problem validation AUC ([`KeepBy::WithinAuc`]).
+    ValidationWithinAuc,
 }
 
 /// Result of a training run besides the head.
@@ -705,9 +748,13 @@ pub fn train(
             pw,
             &mut scratch,
         )?;
-        let criterion = match ev.loss {
-            Some(l) => l,
-            None => {
+        let criterion = match (opts.keep_by, ev.auc_per_problem, ev.loss) {
+            (KeepBy::WithinAuc, Some(a), _) => {
+                selected_by = Selection::ValidationWithinAuc;
+                -a
+            }
+            (_, _, Some(l)) => l,
+            (_, _, None) => {
                 selected_by = Selection::TrainingLoss;
                 train_loss
             }
@@ -754,6 +801,7 @@ pub fn train(
         batch_problems: opts.batch_problems as u64,
         epochs: reports.len() as u32,
         best_epoch,
+        kept_by: (selected_by == Selection::ValidationWithinAuc).then(|| opts.keep_by.to_string()),
         validation: ValidationMetrics {
             loss: kept.val_loss,
             auc: kept.val_auc,

@@ -403,3 +403,33 @@ fn rfc3339_dates() {
     assert_eq!(t(1_700_000_000), "2023-11-14T22:13:20Z");
     assert_eq!(t(4_107_542_399), "2100-02-28T23:59:59Z");
 }
+
+#[test]
+fn keeping_by_within_problem_auc_keeps_the_best_ranking_epoch() {
+    // Noisy data so that the epochs differ in how they rank each problem's candidates.
+    let data = synth(60, 9, 0.2, [1.0; 5], 0.0);
+    let opts = fast().with_keep_by(KeepBy::WithinAuc).with_patience(4);
+    let out = run(&data, &opts);
+    let s = &out.summary;
+    assert_eq!(s.selected_by, Selection::ValidationWithinAuc);
+    let aucs: Vec<f64> = s
+        .epochs
+        .iter()
+        .map(|e| e.val_auc_per_problem.unwrap())
+        .collect();
+    assert!(
+        aucs.iter().any(|&a| a != aucs[0]),
+        "epochs must differ: {aucs:?}"
+    );
+    let max = aucs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let first_max = aucs.iter().position(|&a| a == max).unwrap() + 1;
+    assert_eq!(s.best_epoch as usize, first_max, "{aucs:?}");
+    let info = out.head.spec().training.as_ref().unwrap();
+    assert_eq!(info.kept_by.as_deref(), Some("within-auc"));
+    // The default keeps by validation loss and does not record a criterion.
+    let by_loss = run(&data, &fast().with_patience(4));
+    assert_eq!(by_loss.summary.selected_by, Selection::ValidationLoss);
+    assert_eq!(by_loss.head.spec().training.as_ref().unwrap().kept_by, None);
+    assert_eq!("within-auc".parse::<KeepBy>().unwrap(), KeepBy::WithinAuc);
+    assert!("auc".parse::<KeepBy>().is_err());
+}
