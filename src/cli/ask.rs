@@ -94,7 +94,11 @@ struct AskOut {
 
 /// Heads in `dir` made for this model (same architecture, shape and fingerprint), by name;
 /// with `task`, only those trained on that task family.
-fn find_heads(dir: &Path, engine: &Engine, task: Option<&str>) -> Vec<PathBuf> {
+fn find_heads(
+    dir: &Path,
+    engine: &Engine,
+    task: Option<&str>,
+) -> Vec<(PathBuf, Option<&'static str>)> {
     let identity = engine.info().identity();
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -117,7 +121,7 @@ fn find_heads(dir: &Path, engine: &Engine, task: Option<&str>) -> Vec<PathBuf> {
                 .map(|t| t.name());
             let task_fits = task.is_none_or(|want| trained_on == Some(want));
             if task_fits && h.check_model(&identity, true).is_ok() {
-                found.push(p.with_extension(""));
+                found.push((p.with_extension(""), trained_on));
             }
         }
     }
@@ -141,9 +145,19 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         None if needs_head => {
             let found = find_heads(&global.models_dir, &engine, args.task.as_deref());
             match found.first() {
-                Some(p) => {
+                Some((p, task)) => {
                     if found.len() > 1 && !global.quiet {
-                        eprintln!("using head {} ({} heads fit this model; choose one with --head or --task)", p.display(), found.len());
+                        let others: Vec<String> = found[1..]
+                            .iter()
+                            .filter_map(|(_, t)| t.map(|t| format!("--task {t}")))
+                            .chain(std::iter::once("--head".to_string()))
+                            .collect();
+                        eprintln!(
+                            "using head {} (trained on {}; {} picks another)",
+                            p.display(),
+                            task.unwrap_or("an unrecorded task"),
+                            others.join(" or ")
+                        );
                     }
                     Some(p.clone())
                 }
