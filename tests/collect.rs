@@ -192,3 +192,37 @@ fn kill_dash_nine_mid_run_then_resume_from_the_command_line() {
         "after {killed} kills the collection differs"
     );
 }
+
+#[test]
+fn a_base_model_collects_in_the_completion_format_and_records_its_stop_string() {
+    let _serial = common::serial();
+    let engine = Engine::load(common::gemma3()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(2, 3);
+    cfg.generate = cfg
+        .generate
+        .with_max_tokens(48)
+        .with_features(FeatureRequest::Hidden("last:1".parse().unwrap()));
+    collect::collect(&engine, dir.path(), &cfg, &mut |_| {}).unwrap();
+    let manifest = collect::read_manifest(dir.path()).unwrap();
+    assert_eq!(manifest.stop, vec!["\nQuestion:".to_string()]);
+    let records = collect::read_records(&dir.path().join(RECORDS_FILE)).unwrap();
+    assert_eq!(records.len(), 6);
+    // Following the worked examples, candidates answer in a line and reach the next question.
+    let stopped = records
+        .iter()
+        .filter(|r| r.finish == swift_bon::dataset::FinishReason::Stop)
+        .count();
+    assert!(stopped >= 4, "{stopped} of 6 stopped: {records:?}");
+    for r in &records {
+        assert!(!r.text.contains("Question:"), "{:?}", r.text);
+        if r.finish == swift_bon::dataset::FinishReason::Stop {
+            assert!(r.answer.is_some(), "{:?}", r.text);
+        }
+    }
+    // A rerun with other stop strings is a different collection.
+    let mut other = cfg.clone();
+    other.generate = other.generate.with_stop(vec!["###".to_string()]);
+    let err = collect::collect(&engine, dir.path(), &other, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("stop"), "{err}");
+}
