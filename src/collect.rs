@@ -279,14 +279,11 @@ pub fn collect(
 ) -> Result<CollectSummary, CollectError> {
     let task = config.task.build()?;
     let format = engine.prompt_format(&config.template);
-    let mut generate = config.generate.clone();
-    for s in engine.stop_strings(&config.template) {
-        if !generate.stop.contains(&s) {
-            generate.stop.push(s);
-        }
-    }
     let config = &CollectConfig {
-        generate,
+        generate: config
+            .generate
+            .clone()
+            .with_extra_stop(engine.stop_strings(&config.template)),
         ..config.clone()
     };
     let layout = engine

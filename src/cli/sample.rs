@@ -80,13 +80,8 @@ impl SamplingArgs {
     /// [`SamplingArgs::options`] plus the stop strings of the prompt format `engine` resolves
     /// the template to.
     pub fn options_for(&self, engine: &Engine) -> GenerateOptions {
-        let mut o = self.options();
-        for s in engine.stop_strings(&self.template) {
-            if !o.stop.contains(&s) {
-                o.stop.push(s);
-            }
-        }
-        o
+        self.options()
+            .with_extra_stop(engine.stop_strings(&self.template))
     }
 }
 

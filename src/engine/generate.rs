@@ -147,6 +147,16 @@ impl GenerateOptions {
         self.stop = stop;
         self
     }
+    /// Adds stop strings not already present (e.g. [`Engine::stop_strings`] of the prompt
+    /// format to a user's own).
+    pub fn with_extra_stop(mut self, stop: impl IntoIterator<Item = String>) -> Self {
+        for s in stop {
+            if !self.stop.contains(&s) {
+                self.stop.push(s);
+            }
+        }
+        self
+    }
     /// Features to capture.
     pub fn with_features(mut self, f: FeatureRequest) -> Self {
         self.features = f;
