@@ -102,6 +102,11 @@ impl GenerateOptions {
             ..Self::default()
         }
     }
+    /// Candidates (N).
+    pub fn with_n(mut self, n: usize) -> Self {
+        self.n = n;
+        self
+    }
     /// Token limit.
     pub fn with_max_tokens(mut self, m: usize) -> Self {
         self.max_tokens = m;

@@ -82,6 +82,7 @@ mod auc;
 mod estimate;
 mod input;
 mod plot;
+pub mod prune;
 mod render;
 mod report;
 

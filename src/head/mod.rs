@@ -502,6 +502,35 @@ impl Head {
             })
             .collect()
     }
+
+    /// The running score of every stored candidate after each of its covered tokens (entry t is
+    /// the score of its first t + 1 tokens; the last entry equals
+    /// [`Head::score_features`]'s score): what a streaming scorer knows at every step, for
+    /// replaying pruning policies offline.
+    pub fn running_scores(&self, data: &dyn CandidateFeatures) -> Result<Vec<Vec<f64>>, HeadError> {
+        let proj = self.projection(data.layout())?;
+        let kernel = kernel::Kernel::new(self);
+        let mut buf = Vec::new();
+        (0..data.n_candidates())
+            .map(|i| {
+                data.read_rows(i, &mut buf)
+                    .map_err(|source| HeadError::Read {
+                        candidate: i,
+                        source,
+                    })?;
+                check_row_block(&proj, &buf)?;
+                let mut acc = scorer::Accumulator::default();
+                Ok(buf
+                    .chunks_exact(proj.in_width())
+                    .map(|row| {
+                        let (g, r) = kernel.token(&proj, row);
+                        acc.add(g, r);
+                        acc.score()
+                    })
+                    .collect())
+            })
+            .collect()
+    }
 }
 
 fn check_row_block(proj: &Projection, rows: &[f32]) -> Result<(), HeadError> {
