@@ -463,88 +463,23 @@ impl BestOfN {
             }
             None => opts = opts.with_features(FeatureRequest::None),
         }
-        let mut sink = ScoreSink(self.head.as_ref().map(StreamingScorer::new));
-        let mut session = self.engine.start(&prompt, &opts, &mut sink)?;
-        let prefill = t0.elapsed();
-        let n = session.n_candidates();
-        let mut pruner = request.prune.map(Pruner::new);
-        let mut pruned = vec![false; n];
-        let mut early_stopped = false;
-        let vote = matches!(
-            request.selection,
-            Selection::Majority | Selection::SwiftVote
+        let driven = drive(
+            &self.engine,
+            self.head.as_ref(),
+            self.policy.answer_kind,
+            &prompt,
+            &opts,
+            request,
+            on_event,
+        )?;
+        let prefill = driven.prefill + (t0.elapsed() - driven.elapsed);
+        let (generation, scores, pruned, early_stopped) = (
+            driven.generation,
+            driven.scores,
+            driven.pruned,
+            driven.early_stopped,
         );
-        loop {
-            let report = session.step()?;
-            for e in &report.events {
-                on_event(&match e {
-                    CandidateEvent::Token {
-                        candidate, text, ..
-                    } => Event::Text {
-                        candidate: *candidate,
-                        text: text.clone(),
-                    },
-                    CandidateEvent::Finished { candidate, reason } => Event::Finished {
-                        candidate: *candidate,
-                        reason: *reason,
-                    },
-                });
-            }
-            if report.done {
-                break;
-            }
-            on_event(&Event::Step {
-                step: report.step,
-                live: report.live,
-                sampling: session.n_sampling(),
-                fed_tokens: report.fed_tokens,
-            });
-            if let Some(p) = pruner.as_mut() {
-                let views: Vec<CandidateView> = (0..n)
-                    .map(|c| CandidateView {
-                        score: session.sink().score(c),
-                        sampling: session.is_sampling(c),
-                        pruned: pruned[c],
-                    })
-                    .collect();
-                for c in p.checkpoint(report.step, &views) {
-                    if session.stop(c, FinishReason::Pruned)? {
-                        pruned[c] = true;
-                        on_event(&Event::Pruned {
-                            candidate: c,
-                            step: report.step,
-                            score: views[c].score,
-                        });
-                    }
-                }
-            }
-            if vote && request.early_stop == EarlyStop::Decided && !early_stopped {
-                let undecided = (0..n)
-                    .filter(|&c| !pruned[c] && !session.is_complete(c))
-                    .count();
-                if undecided > 0 {
-                    let weights = self.vote_weights(&session, &pruned, request.selection);
-                    if vote_decided(&weights, undecided, 1.0) {
-                        let mut stopped = 0;
-                        for c in 0..n {
-                            if session.stop(c, FinishReason::Pruned)? {
-                                pruned[c] = true;
-                                stopped += 1;
-                            }
-                        }
-                        if stopped > 0 {
-                            early_stopped = true;
-                            on_event(&Event::EarlyStop {
-                                step: report.step,
-                                stopped,
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        let scores: Option<Vec<f64>> = session.sink().0.as_ref().map(StreamingScorer::scores);
-        let generation = session.finish()?;
+        let n = generation.candidates.len();
         let kind = self.policy.answer_kind;
         let answers: Vec<Option<String>> = generation
             .candidates
@@ -596,33 +531,150 @@ impl BestOfN {
             },
         })
     }
+}
 
-    /// Vote weight per answer among the complete, unpruned candidates.
-    fn vote_weights(
-        &self,
-        session: &Session<'_, '_, ScoreSink>,
-        pruned: &[bool],
-        selection: Selection,
-    ) -> Vec<f64> {
-        let mut by_answer: Vec<(String, f64)> = Vec::new();
-        for c in 0..pruned.len() {
-            if pruned[c] || !session.is_complete(c) {
-                continue;
-            }
-            let Some(a) = self.policy.answer_kind.extract(&session.text_so_far(c)) else {
-                continue;
-            };
-            let w = match selection {
-                Selection::SwiftVote => sigmoid(session.sink().score(c)),
-                _ => 1.0,
-            };
-            match by_answer.iter_mut().find(|(x, _)| *x == a) {
-                Some((_, total)) => *total += w,
-                None => by_answer.push((a, w)),
+/// What [`drive`] returns.
+pub(crate) struct Driven {
+    pub generation: crate::engine::Generation,
+    pub scores: Option<Vec<f64>>,
+    pub pruned: Vec<bool>,
+    pub early_stopped: bool,
+    pub prefill: std::time::Duration,
+    pub elapsed: std::time::Duration,
+}
+
+/// Runs one generation through a session with inline scoring, pruning and early stop: the one
+/// loop that [`BestOfN::run`] and the benchmark share. `opts` already carries the head's
+/// features and EOS rule.
+#[allow(clippy::needless_range_loop)]
+pub(crate) fn drive(
+    engine: &Engine,
+    head: Option<&Head>,
+    kind: AnswerKind,
+    prompt: &crate::prompt::Prompt,
+    opts: &GenerateOptions,
+    request: &Request,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<Driven, BonError> {
+    let t0 = Instant::now();
+    let mut sink = ScoreSink(head.map(StreamingScorer::new));
+    let mut session = engine.start(prompt, opts, &mut sink)?;
+    let prefill = t0.elapsed();
+    let n = session.n_candidates();
+    let mut pruner = request.prune.map(Pruner::new);
+    let mut pruned = vec![false; n];
+    let mut early_stopped = false;
+    let vote = matches!(
+        request.selection,
+        Selection::Majority | Selection::SwiftVote
+    );
+    loop {
+        let report = session.step()?;
+        for e in &report.events {
+            on_event(&match e {
+                CandidateEvent::Token {
+                    candidate, text, ..
+                } => Event::Text {
+                    candidate: *candidate,
+                    text: text.clone(),
+                },
+                CandidateEvent::Finished { candidate, reason } => Event::Finished {
+                    candidate: *candidate,
+                    reason: *reason,
+                },
+            });
+        }
+        if report.done {
+            break;
+        }
+        on_event(&Event::Step {
+            step: report.step,
+            live: report.live,
+            sampling: session.n_sampling(),
+            fed_tokens: report.fed_tokens,
+        });
+        if let Some(p) = pruner.as_mut() {
+            let views: Vec<CandidateView> = (0..n)
+                .map(|c| CandidateView {
+                    score: session.sink().score(c),
+                    sampling: session.is_sampling(c),
+                    pruned: pruned[c],
+                })
+                .collect();
+            for c in p.checkpoint(report.step, &views) {
+                if session.stop(c, FinishReason::Pruned)? {
+                    pruned[c] = true;
+                    on_event(&Event::Pruned {
+                        candidate: c,
+                        step: report.step,
+                        score: views[c].score,
+                    });
+                }
             }
         }
-        by_answer.into_iter().map(|(_, w)| w).collect()
+        if vote && request.early_stop == EarlyStop::Decided && !early_stopped {
+            let undecided = (0..n)
+                .filter(|&c| !pruned[c] && !session.is_complete(c))
+                .count();
+            if undecided > 0 {
+                let weights = vote_weights(kind, &session, &pruned, request.selection);
+                if vote_decided(&weights, undecided, 1.0) {
+                    let mut stopped = 0;
+                    for c in 0..n {
+                        if session.stop(c, FinishReason::Pruned)? {
+                            pruned[c] = true;
+                            stopped += 1;
+                        }
+                    }
+                    if stopped > 0 {
+                        early_stopped = true;
+                        on_event(&Event::EarlyStop {
+                            step: report.step,
+                            stopped,
+                        });
+                    }
+                }
+            }
+        }
     }
+    let scores: Option<Vec<f64>> = session.sink().0.as_ref().map(StreamingScorer::scores);
+    let generation = session.finish()?;
+    Ok(Driven {
+        generation,
+        scores,
+        pruned,
+        early_stopped,
+        prefill,
+        elapsed: t0.elapsed(),
+    })
+}
+
+/// Vote weight per answer among the complete, unpruned candidates.
+#[allow(clippy::needless_range_loop)]
+fn vote_weights(
+    kind: AnswerKind,
+    session: &Session<'_, '_, ScoreSink>,
+    pruned: &[bool],
+    selection: Selection,
+) -> Vec<f64> {
+    let mut by_answer: Vec<(String, f64)> = Vec::new();
+    for c in 0..pruned.len() {
+        if pruned[c] || !session.is_complete(c) {
+            continue;
+        }
+        let Some(a) = kind.extract(&session.text_so_far(c)) else {
+            continue;
+        };
+        let w = match selection {
+            Selection::SwiftVote => sigmoid(session.sink().score(c)),
+            _ => 1.0,
+        };
+        match by_answer.iter_mut().find(|(x, _)| *x == a) {
+            Some((_, total)) => *total += w,
+            None => by_answer.push((a, w)),
+        }
+    }
+    by_answer.into_iter().map(|(_, w)| w).collect()
 }
 
 /// Without features nothing is covered; a candidate then fed one token per sampled token but

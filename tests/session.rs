@@ -44,7 +44,7 @@ fn stopping_candidates_changes_nothing_for_the_survivors() {
     let mut rows = MemorySink::new();
     let mut s = engine.start(&p, &o, &mut rows).unwrap();
     let mut deltas = vec![String::new(); 4];
-    let mut finished = vec![None; 4];
+    let mut finished = [None; 4];
     let mut steps = 0;
     loop {
         let r = s.step().unwrap();

@@ -247,8 +247,11 @@ fn prune_replay(
                 selection,
                 early_stop: false,
             });
-            if args.early_stop && !selection.needs_head()
-                || args.early_stop && selection == swift_bon::bon::Selection::SwiftVote
+            if args.early_stop
+                && matches!(
+                    selection,
+                    swift_bon::bon::Selection::Majority | swift_bon::bon::Selection::SwiftVote
+                )
             {
                 variants.push(prune::PruneVariant {
                     policy: p,
@@ -301,6 +304,6 @@ fn prune_replay(
             eprintln!("pruning plot written to {}", path.display());
         }
     }
-    rows.sort_by(|a, b| a.k.cmp(&b.k));
+    rows.sort_by_key(|r| r.k);
     Ok(rows)
 }
