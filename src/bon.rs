@@ -689,7 +689,7 @@ fn fed_without_features(c: &crate::engine::Candidate) -> usize {
 
 /// Picks among the eligible (unpruned) candidates; candidates with an extracted answer come
 /// first, so a candidate without one is chosen only when no eligible candidate has one.
-fn choose(
+pub(crate) fn choose(
     selection: Selection,
     answers: &[Option<String>],
     logprob: &[f64],

@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::bon::Selection;
 use crate::prune::{vote_decided, CandidateView, PrunePolicy, Pruner};
 use crate::rng::Rng;
-use crate::select::{self, sigmoid, Pool};
+use crate::select::sigmoid;
 
 /// One stored candidate, as the replay needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,43 +166,11 @@ pub fn replay(
 }
 
 fn choose(members: &[ReplayCandidate], pruned: &[Option<usize>], selection: Selection) -> usize {
-    let pool_cands: Vec<select::Candidate> = members
-        .iter()
-        .map(|c| select::Candidate {
-            answer: c.answer.clone(),
-            correct: c.correct,
-            scores: vec![c.mean_logprob, c.final_score()],
-        })
-        .collect();
-    let Ok(pool) = Pool::new(&pool_cands) else {
-        return 0;
-    };
-    let eligible: Vec<usize> = (0..members.len())
-        .filter(|&j| pruned[j].is_none())
-        .collect();
-    let answered: Vec<usize> = eligible
-        .iter()
-        .copied()
-        .filter(|&j| {
-            members[j]
-                .answer
-                .as_deref()
-                .is_some_and(|a| !a.trim().is_empty())
-        })
-        .collect();
-    let subset = if answered.is_empty() {
-        &eligible
-    } else {
-        &answered
-    };
-    match selection {
-        Selection::Swift => select::argmax(pool.scores(1), subset),
-        Selection::SwiftVote => select::weighted_vote(&pool, 1, subset),
-        Selection::Majority => select::majority(&pool, subset),
-        Selection::Logprob => select::argmax(pool.scores(0), subset),
-    }
-    .or_else(|| eligible.first().copied())
-    .unwrap_or(0)
+    let answers: Vec<Option<String>> = members.iter().map(|c| c.answer.clone()).collect();
+    let logprob: Vec<f64> = members.iter().map(|c| c.mean_logprob).collect();
+    let swift: Vec<f64> = members.iter().map(ReplayCandidate::final_score).collect();
+    let out: Vec<bool> = pruned.iter().map(Option::is_some).collect();
+    crate::bon::choose(selection, &answers, &logprob, &swift, &out).unwrap_or(0)
 }
 
 /// One row of a pruning report: a (k, policy, selection) cell averaged over problems.
@@ -359,18 +327,7 @@ pub fn plot_prune(rows: &[PruneRow], title: &str, path: &Path) -> Result<(), Str
         (lo.min(r.accuracy), hi.max(r.accuracy))
     });
     let (ylo, yhi) = ((ylo - 0.03).max(0.0), (yhi + 0.03).min(1.0));
-    let palette = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(127, 127, 127),
-        RGBColor(188, 189, 34),
-        RGBColor(23, 190, 207),
-    ];
+    let palette = super::plot::PALETTE;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1100, 620)).into_drawing_area();
