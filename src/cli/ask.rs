@@ -35,8 +35,8 @@ pub struct AskArgs {
     pub select: Selection,
     /// Prune weak candidates early by their running SWIFT score: top:KEEP, margin:M,
     /// deepconf:Q or halve:REJECT, with options like ,warmup=32,every=16,min=2; `off` for none.
-    #[arg(long, value_name = "POLICY", default_value = "off", value_parser = parse_prune)]
-    pub prune: Option<PrunePolicy>,
+    #[arg(long, value_name = "POLICY", default_value = "off")]
+    pub prune: PruneArg,
     /// Stop the whole question once the vote is decided (majority and swift-vote only).
     #[arg(long)]
     pub early_stop: bool,
@@ -57,13 +57,20 @@ pub struct AskArgs {
     pub sampling: SamplingArgs,
 }
 
-fn parse_prune(s: &str) -> Result<Option<PrunePolicy>, String> {
-    if s == "off" || s == "none" {
-        return Ok(None);
+/// A pruning policy, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneArg(pub Option<PrunePolicy>);
+
+impl std::str::FromStr for PruneArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "off" || s == "none" {
+            return Ok(Self(None));
+        }
+        s.parse()
+            .map(|p| Self(Some(p)))
+            .map_err(|e: swift_bon::prune::PruneParseError| e.to_string())
     }
-    s.parse()
-        .map(Some)
-        .map_err(|e: swift_bon::prune::PruneParseError| e.to_string())
 }
 
 #[derive(Serialize)]
@@ -150,7 +157,7 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         .with_policy(policy)
         .with_options(args.sampling.options())
         .with_selection(args.select)
-        .with_prune(args.prune)
+        .with_prune(args.prune.0)
         .with_early_stop(if args.early_stop {
             EarlyStop::Decided
         } else {
