@@ -520,7 +520,10 @@ impl BestOfN {
             decoded_tokens: generation.timing.fed_tokens,
             candidates,
             prompt_tokens: generation.prompt_tokens,
-            prune: request.prune.map(|p| p.to_string()),
+            prune: request
+                .prune
+                .filter(|_| self.head.is_some())
+                .map(|p| p.to_string()),
             early_stopped,
             seed: opts.seed,
             timing: AnswerTiming {
@@ -561,7 +564,8 @@ pub(crate) fn drive(
     let mut session = engine.start(prompt, opts, &mut sink)?;
     let prefill = t0.elapsed();
     let n = session.n_candidates();
-    let mut pruner = request.prune.map(Pruner::new);
+    // Pruning reads running SWIFT scores: without a head there is nothing to prune by.
+    let mut pruner = request.prune.filter(|_| head.is_some()).map(Pruner::new);
     let mut pruned = vec![false; n];
     let mut early_stopped = false;
     let vote = matches!(
