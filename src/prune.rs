@@ -73,6 +73,10 @@ pub struct PrunePolicy {
     pub min_keep: usize,
 }
 
+/// The policy `ask` uses unless told otherwise, chosen on a tuning collection and checked on
+/// held-out ones (README, "Early pruning").
+pub const DEFAULT_POLICY: &str = "deepconf:0.5,warmup=16,every=16,min=2";
+
 /// Default warm-up, in tokens.
 pub const DEFAULT_WARMUP: usize = 32;
 /// Default checkpoint spacing, in tokens.
@@ -388,6 +392,7 @@ mod tests {
 
     #[test]
     fn policies_parse_print_and_refuse_nonsense() {
+        assert!(DEFAULT_POLICY.parse::<PrunePolicy>().is_ok());
         let p: PrunePolicy = "top:0.5,warmup=8,every=4,min=3".parse().unwrap();
         assert_eq!(p.rule, PruneRule::Top { keep: 0.5 });
         assert_eq!((p.warmup, p.every, p.min_keep), (8, 4, 3));

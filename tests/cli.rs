@@ -227,11 +227,17 @@ fn ask_with_the_shipped_head_scores_every_candidate() {
     let chosen = v["chosen"].as_u64().unwrap() as usize;
     // The highest score among the candidates with an answer (a candidate without one is chosen
     // only when none has one).
-    let answered: Vec<usize> = (0..cands.len())
+    // (Pruned candidates are not eligible.)
+    let eligible: Vec<usize> = (0..cands.len())
+        .filter(|&i| cands[i]["pruned"] == false)
+        .collect();
+    let answered: Vec<usize> = eligible
+        .iter()
+        .copied()
         .filter(|&i| !cands[i]["answer"].is_null())
         .collect();
     let pool = if answered.is_empty() {
-        (0..cands.len()).collect()
+        eligible
     } else {
         answered
     };

@@ -35,7 +35,8 @@ pub struct AskArgs {
     pub select: Selection,
     /// Prune weak candidates early by their running SWIFT score: top:KEEP, margin:M,
     /// deepconf:Q or halve:REJECT, with options like ,warmup=32,every=16,min=2; `off` for none.
-    #[arg(long, value_name = "POLICY", default_value = "off")]
+    /// The default was chosen by measurement (README, "Early pruning"). Needs a head.
+    #[arg(long, value_name = "POLICY", default_value = swift_bon::prune::DEFAULT_POLICY)]
     pub prune: PruneArg,
     /// Stop the whole question once the vote is decided (majority and swift-vote only).
     #[arg(long)]
