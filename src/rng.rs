@@ -3,7 +3,6 @@
 //! Generated problem sets, data splits, shuffles and head initialisation must stay the same for a
 //! given seed across releases of this crate and of its dependencies, so they use this generator
 //! and never a third-party one whose stream may change between versions.
-#![forbid(unsafe_code)]
 
 /// xoshiro256** seeded through SplitMix64.
 #[derive(Debug, Clone, PartialEq, Eq)]

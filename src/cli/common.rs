@@ -67,6 +67,11 @@ fn looks_like_path(s: &str) -> bool {
 /// models).
 pub fn load_engine(path: &Path) -> anyhow::Result<Engine> {
     tracing::info!("loading {}", path.display());
+    // The header is walked in Rust before llama.cpp's parser sees the file; a missing file is
+    // left to `Engine::load`, which says so.
+    if path.is_file() {
+        swift_bon::gguf::check_file(path)?;
+    }
     Engine::load(path).with_context(|| format!("loading model {}", path.display()))
 }
 

@@ -1,5 +1,4 @@
 //! Errors of the head: files, shapes, models, layouts, imports.
-#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,5 @@
 //! Head files: `NAME.safetensors` (tensors `weight` [rows, F], `bias` [rows], and `norm.mean` /
 //! `norm.std` [F] with `standardize`) next to `NAME.yaml` (everything else).
-#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

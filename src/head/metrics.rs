@@ -1,5 +1,4 @@
 //! Ranking metrics shared by training, evaluation and reports.
-#![forbid(unsafe_code)]
 
 /// Area under the ROC curve of `scores` for separating `labels == true` from `false`: the
 /// probability that a random correct candidate outscores a random incorrect one, ties counting

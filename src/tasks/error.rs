@@ -1,5 +1,4 @@
 //! Errors of task construction and problem loading.
-#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 

@@ -1,6 +1,5 @@
 //! [`TaskSpec`]: which task, with which options: recorded in manifests, parsed from the command
 //! line, and turned into a [`Task`] by [`TaskSpec::build`].
-#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::path::PathBuf;

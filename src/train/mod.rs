@@ -9,7 +9,6 @@
 //!
 //! Everything is single-threaded and seeded through [`crate::rng`]: the same data, options and
 //! seed give a bit-identical head.
-#![forbid(unsafe_code)]
 
 mod adamw;
 mod data;

@@ -1,7 +1,7 @@
 //! Reading chunk bytes: memory-mapped, or positioned reads (pread) as a fallback and for tests.
 //!
-//! This file holds the store's only `unsafe` block, the call to `memmap2`'s `map`.
-#![deny(unsafe_code)]
+//! This file holds the store's only `unsafe` block, the call to `memmap2`'s `map`; `unsafe_code`
+//! is denied crate-wide (`[lints]` in Cargo.toml) and allowed only on that function.
 
 use std::fs::File;
 use std::io;

@@ -1,5 +1,4 @@
 //! Typed errors of the feature store.
-#![forbid(unsafe_code)]
 
 use std::io;
 use std::path::PathBuf;

@@ -86,9 +86,6 @@
 //! }
 //! # Ok(()) }
 //! ```
-// `deny`, not `forbid`: `chunkio.rs` allows `unsafe` for its one memory-map call; every other
-// file of the store forbids it.
-#![deny(unsafe_code)]
 
 mod chunkio;
 pub mod error;

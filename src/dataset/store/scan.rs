@@ -1,6 +1,5 @@
 //! Validation of a store on open: finds the consistent prefix of committed problems and what lies
 //! beyond it. Shared by the reader (which ignores the tail) and the writer (which removes it).
-#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::io::Read;

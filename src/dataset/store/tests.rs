@@ -1,6 +1,5 @@
 //! Tests of the feature store: round trips, crash recovery, corruption, layouts, saturation,
 //! projections, labels, and the sink protocol.
-#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,6 +1,5 @@
 //! The writing side: buffers one problem's rows as a [`FeatureSink`], commits problems durably,
 //! and recovers a store after a crash.
-#![forbid(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
