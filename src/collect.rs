@@ -74,7 +74,7 @@ pub enum CollectError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Other I/O.
-    #[error("{path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         /// File.
         path: PathBuf,

@@ -113,13 +113,14 @@ pub enum FetchError {
         /// Known names.
         known: String,
     },
-    /// pip could not be run.
-    #[error("could not run `{command}`: {source}. Install Python 3 with pip (Debian: apt-get install -y python3-pip)")]
+    /// pip could not be run. The OS error is part of the message (before the hint), so it is
+    /// not also returned as `source()`.
+    #[error("could not run `{command}`: {error}. Install Python 3 with pip (Debian: apt-get install -y python3-pip)")]
     PipMissing {
         /// The command.
         command: String,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// pip failed.
     #[error(
@@ -152,7 +153,7 @@ pub enum FetchError {
         got: String,
     },
     /// Other I/O.
-    #[error("{path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         /// File involved.
         path: PathBuf,
@@ -383,9 +384,9 @@ fn pip_download(
         .arg(into)
         .stdout(std::process::Stdio::null())
         .status()
-        .map_err(|source| FetchError::PipMissing {
+        .map_err(|error| FetchError::PipMissing {
             command: command.clone(),
-            source,
+            error,
         })?;
     if !status.success() {
         return Err(FetchError::PipFailed {

@@ -21,6 +21,7 @@
 //! - [`head`]: the SWIFT head: per-token gate and reward, streaming scoring, head files, import
 //!   of reference PyTorch checkpoints.
 //! - [`train`]: training a head from stored features (losses, gradients, AdamW, early stopping).
+//! - [`error_class`]: which errors are bad input, model errors or other (the exit codes).
 //! - [`bench`]: benchmarks of inline capture and scoring against the alternatives.
 #![warn(missing_docs)]
 
@@ -29,6 +30,7 @@ pub mod capture;
 pub mod collect;
 pub mod dataset;
 pub mod engine;
+pub mod error_class;
 pub mod eval;
 pub mod features;
 pub mod fetch;

@@ -902,3 +902,21 @@ fn write_seed_corpus() {
     let idx = &base["index.bin"];
     put("store_index", "torn.bin", &idx[..idx.len() - 7]);
 }
+
+/// Runs the files named by `SWIFT_BON_FUZZ_REPLAY` (space-separated) through the target named
+/// by `SWIFT_BON_FUZZ_TARGET`, timing each: to study what a fuzz run saved.
+#[test]
+#[ignore = "replays fuzz findings named by SWIFT_BON_FUZZ_REPLAY"]
+fn replay() {
+    let name = std::env::var("SWIFT_BON_FUZZ_TARGET").expect("SWIFT_BON_FUZZ_TARGET");
+    let mut t = target(&name);
+    for f in std::env::var("SWIFT_BON_FUZZ_REPLAY")
+        .unwrap_or_default()
+        .split_whitespace()
+    {
+        let input = std::fs::read(f).unwrap();
+        let start = std::time::Instant::now();
+        let sig = (t.run)(&input);
+        eprintln!("{f}: {:?} -> {sig}", start.elapsed());
+    }
+}

@@ -129,6 +129,13 @@ fn find_heads(
 }
 
 pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
+    if args.question.trim().is_empty() {
+        return Err(UsageError(
+            "the question is empty: give the question to answer, e.g. swift-bon ask \"What is 17 + 25?\""
+                .into(),
+        )
+        .into());
+    }
     if let Some(t) = &args.task {
         if !TaskSpec::NAMES.contains(&t.as_str()) {
             return Err(UsageError(format!(

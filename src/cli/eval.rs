@@ -128,9 +128,9 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
         }
     }
     if args.json {
-        println!("{}", report.to_json());
+        outln!("{}", report.to_json())?;
     } else {
-        print!("{}", report.render_text());
+        out!("{}", report.render_text())?;
     }
     Ok(())
 }

@@ -352,12 +352,13 @@ mod tests {
 
         let (_d, _h, y, _s) = saved(Normalization::None, true);
         edit_yaml(&y, "gate: true\n", "");
-        let err = Head::load(&y).unwrap_err().to_string();
+        // The YAML parser's words are the error's source, shown after it in the chain.
+        let err = crate::error_class::chain_text(&Head::load(&y).unwrap_err());
         assert!(err.contains("gate") && err.contains("h.yaml"), "{err}");
 
         let (_d, _h, y, _s) = saved(Normalization::None, true);
         edit_yaml(&y, "format_version: 1\n", "");
-        let err = Head::load(&y).unwrap_err().to_string();
+        let err = crate::error_class::chain_text(&Head::load(&y).unwrap_err());
         assert!(err.contains("format_version"), "{err}");
 
         let (_d, _h, y, _s) = saved(Normalization::None, true);

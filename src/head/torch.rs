@@ -697,7 +697,9 @@ fn storage_bytes(numel: u64) -> PResult<u64> {
         .checked_mul(4)
         .filter(|&b| b <= MAX_STORAGE_BYTES)
         .ok_or_else(|| {
-            format!("a storage of {numel} float32 values is over the {MAX_STORAGE_BYTES}-byte limit")
+            format!(
+                "a storage of {numel} float32 values is over the {MAX_STORAGE_BYTES}-byte limit"
+            )
         })
 }
 

@@ -87,7 +87,7 @@ pub use coinflip::CoinflipSpec;
 pub use error::TaskError;
 pub use jsonl::JsonlSpec;
 pub use source::FileSpec;
-pub use spec::{BuiltTask, TaskSpec};
+pub use spec::{BuiltTask, SpecDefaults, TaskSpec};
 
 /// One problem of a task.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -376,7 +376,7 @@ pub enum TrainError {
     #[error(transparent)]
     Head(#[from] HeadError),
     /// The store failed to return a candidate's rows.
-    #[error("reading the feature rows of candidate {candidate}: {source}")]
+    #[error("reading the feature rows of candidate {candidate}")]
     Read {
         /// Candidate index.
         candidate: usize,

@@ -10,7 +10,7 @@ use crate::features::{FeatureLayout, FeatureSource};
 #[non_exhaustive]
 pub enum StoreError {
     /// An I/O operation on a file of the store failed.
-    #[error("{}: {source}", path.display())]
+    #[error("cannot access {}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,

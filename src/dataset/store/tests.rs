@@ -1083,6 +1083,9 @@ fn a_reader_mapping_the_store_survives_a_rollback_and_what_follows() {
     let before = chunk_lens(dir.path());
     drop(FeatureWriter::resume(dir.path(), &layout).unwrap());
     for (name, len) in chunk_lens(dir.path()) {
-        assert!(len >= before.get(&name).copied().unwrap_or(0), "{name} shrank on resume");
+        assert!(
+            len >= before.get(&name).copied().unwrap_or(0),
+            "{name} shrank on resume"
+        );
     }
 }

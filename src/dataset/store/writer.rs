@@ -397,7 +397,7 @@ impl FeatureWriter {
         let result = self.append(problem_index, &p);
         self.recycle(p);
         if let Err(e) = &result {
-            self.poisoned = Some(e.to_string());
+            self.poisoned = Some(crate::error_class::chain_text(e));
         }
         result
     }
