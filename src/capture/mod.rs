@@ -10,6 +10,16 @@
 //! contiguous slices in batch order, so the rows of a tensor arrive in batch order, possibly in
 //! several calls (one per ubatch). Rows are appended, never overwritten, and the totals are checked
 //! after every decode, which also proves on the first decode that every requested tensor exists.
+//!
+//! The FFI module is crate-private: safe code outside the crate cannot build a capture handle,
+//! install its pointer into context parameters, and drop it while a context still uses it.
+//! Neither of these compiles:
+//! ```compile_fail
+//! let _ = swift_bon::capture::ffi::ggml_version();
+//! ```
+//! ```compile_fail
+//! use swift_bon::capture::ffi::CaptureHandle;
+//! ```
 
 // Crate-private: `CaptureHandle::install` hands llama.cpp a raw pointer that must outlive the
 // context it is installed in. Only the engine's capturing context, which owns both and drops the
