@@ -14,6 +14,7 @@ use std::error::Error;
 use std::io;
 
 use crate::bench::BenchError;
+use crate::bon::BonError;
 use crate::capture::CaptureError;
 use crate::collect::CollectError;
 use crate::dataset::store::StoreError;
@@ -24,6 +25,7 @@ use crate::features::StateSpecError;
 use crate::fetch::FetchError;
 use crate::gguf::{GgufError, GgufFileError};
 use crate::head::HeadError;
+use crate::prune::PruneParseError;
 use crate::select::SelectError;
 use crate::tasks::TaskError;
 use crate::train::TrainError;
@@ -82,7 +84,9 @@ pub fn classify(err: &(dyn Error + 'static)) -> Option<ErrorClass> {
         SelectError,
         PlotError,
         FetchError,
-        BenchError
+        BenchError,
+        BonError,
+        PruneParseError
     );
     None
 }
@@ -370,6 +374,22 @@ impl Classify for BenchError {
     }
 }
 
+impl Classify for BonError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            BonError::Engine(e) => e.class(),
+            BonError::Head(e) => e.class(),
+            BonError::NeedsHead(_) | BonError::InvalidRequest(_) => ErrorClass::BadInput,
+        }
+    }
+}
+
+impl Classify for PruneParseError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::BadInput
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,6 +590,21 @@ mod tests {
             ),
             (
                 Box::new(BenchError::Head(HeadError::Invalid { reason: "x".into() })),
+                In,
+            ),
+            (Box::new(BonError::InvalidRequest("x".into())), In),
+            (
+                Box::new(BonError::Engine(EngineError::Decode {
+                    step: 1,
+                    detail: "x".into(),
+                })),
+                M,
+            ),
+            (
+                Box::new(PruneParseError {
+                    text: "top:2".into(),
+                    reason: "x".into(),
+                }),
                 In,
             ),
         ]

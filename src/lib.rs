@@ -7,6 +7,9 @@
 //! Module map (data flows downward):
 //! - [`engine`]: the only module that talks to llama.cpp: model loading, batched generation.
 //! - [`capture`]: which graph tensors to read and how captured rows map to (candidate, token).
+//! - [`bon`]: Best-of-N as one type: engine + head + prompt policy + selection + pruning.
+//! - [`prune`]: early pruning policies on running SWIFT scores (online and offline).
+//! - [`prompt`]: chat messages, template choice, prompt formats (pure types).
 //! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
 //! - [`fetch`]: fetching and verifying the known small models.
 //! - [`gguf`]: a bounds-checked walk over a GGUF header, before llama.cpp reads the file.
@@ -26,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod bon;
 pub mod capture;
 pub mod collect;
 pub mod dataset;
@@ -37,6 +41,8 @@ pub mod fetch;
 pub mod fsutil;
 pub mod gguf;
 pub mod head;
+pub mod prompt;
+pub mod prune;
 pub mod rng;
 pub mod select;
 pub mod tasks;

@@ -227,10 +227,23 @@ fn ask_with_the_shipped_head_scores_every_candidate() {
         .map(|c| c["swift_score"].as_f64().unwrap())
         .collect();
     let chosen = v["chosen"].as_u64().unwrap() as usize;
-    let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // The highest score among the candidates with an answer (a candidate without one is chosen
+    // only when none has one).
+    let answered: Vec<usize> = (0..cands.len())
+        .filter(|&i| !cands[i]["answer"].is_null())
+        .collect();
+    let pool = if answered.is_empty() {
+        (0..cands.len()).collect()
+    } else {
+        answered
+    };
+    let best = pool
+        .iter()
+        .map(|&i| scores[i])
+        .fold(f64::NEG_INFINITY, f64::max);
     assert_eq!(
         scores[chosen], best,
-        "swift selection must pick the highest score: {scores:?}"
+        "swift selection must pick the highest score among answered candidates: {scores:?}"
     );
     // The human form prints the chosen text on stdout and the table with --show-all.
     let out = swift_bon(&[
@@ -506,4 +519,85 @@ fn missing_or_corrupt_head_files_are_bad_input() {
     std::fs::write(&st, &nan).unwrap();
     let out = swift_bon(&["inspect", h]);
     assert_bad_input(&out, &[st.to_str().unwrap(), "weight[3]", "NaN"]);
+}
+
+#[test]
+fn ask_with_pruning_decodes_fewer_tokens_and_marks_the_pruned() {
+    let model = common::smollm2();
+    let _serial = common::serial();
+    let run = |prune: &str| {
+        let out = swift_bon(&[
+            "ask",
+            "What is 36 + 49?",
+            "-n",
+            "8",
+            "--max-tokens",
+            "96",
+            "--seed",
+            "4",
+            "--prune",
+            prune,
+            "--json",
+            "-m",
+            model.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let full = run("off");
+    let pruned = run("top:0.5,warmup=8,every=8,min=2");
+    let decoded = |v: &serde_json::Value| v["decoded_tokens"].as_u64().unwrap();
+    assert!(
+        decoded(&pruned) < decoded(&full),
+        "{} vs {}",
+        decoded(&pruned),
+        decoded(&full)
+    );
+    let cands = pruned["candidates"].as_array().unwrap();
+    let n_pruned = cands.iter().filter(|c| c["pruned"] == true).count();
+    assert!(n_pruned > 0);
+    for c in cands.iter().filter(|c| c["pruned"] == true) {
+        assert_eq!(c["finish"], "pruned");
+        assert_eq!(c["chosen"], false);
+    }
+    assert!(pruned["prune"].as_str().unwrap().starts_with("top:0.5"));
+    // --show-all marks them in the table.
+    let out = swift_bon(&[
+        "ask",
+        "What is 36 + 49?",
+        "-n",
+        "8",
+        "--max-tokens",
+        "96",
+        "--seed",
+        "4",
+        "--prune",
+        "top:0.5,warmup=8,every=8,min=2",
+        "--show-all",
+        "-m",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("pruned"), "{table}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pruned"), "{err}");
+}
+
+#[test]
+fn bad_prune_policies_and_empty_questions_are_refused() {
+    for (args, needle) in [
+        (vec!["ask", "q", "--prune", "top:2"], "top:2"),
+        (vec!["ask", "q", "--prune", "sometimes"], "sometimes"),
+        (vec!["ask", "   "], "empty"),
+    ] {
+        let out = swift_bon(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
 }

@@ -252,6 +252,7 @@ fn eos_rule_decides_whether_the_last_token_is_covered() {
                 assert_eq!(exc.n_tokens(c), cand.tokens.len())
             }
             swift_bon::dataset::FinishReason::Stop => panic!("no stop strings were given"),
+            swift_bon::dataset::FinishReason::Pruned => panic!("nothing was stopped"),
         }
     }
     assert!(saw_eos, "no candidate finished within 64 tokens");

@@ -26,6 +26,9 @@ pub enum Variant {
     /// The same N candidates generated one after another (N generations of one candidate, each
     /// with its candidate's seed), no capture.
     Sequential,
+    /// [`Variant::CaptureScore`] with early pruning by the running score (the configured
+    /// policy), through the same loop as [`crate::bon::BestOfN`].
+    CapturePrune,
     /// The reference two-pass approach: plain batched generation, then a teacher-forced
     /// re-encode of prompt + answer of every candidate to get its hidden states, then scoring.
     TwoPass,
@@ -40,6 +43,7 @@ impl Variant {
             Self::CaptureLast4 => "capture_last4",
             Self::CaptureScore => "capture_score",
             Self::Sequential => "sequential",
+            Self::CapturePrune => "capture_prune",
             Self::TwoPass => "two_pass",
         }
     }
@@ -102,6 +106,8 @@ pub struct RunSetup<'a> {
     pub head: &'a Head,
     /// The head's states.
     pub head_states: &'a StateSpec,
+    /// The policy of [`Variant::CapturePrune`].
+    pub prune: Option<&'a crate::prune::PrunePolicy>,
 }
 
 /// Runs `variant` once.
@@ -140,6 +146,34 @@ pub fn run_variant(setup: &RunSetup<'_>, variant: Variant) -> Result<Measurement
                 &mut scorer,
             )?;
             (vec![g], Some(scorer.scores()))
+        }
+        Variant::CapturePrune => {
+            let request = crate::bon::Request {
+                conversation: Vec::new(),
+                options: setup.opts.clone(),
+                selection: crate::bon::Selection::Swift,
+                prune: setup.prune.copied(),
+                early_stop: crate::bon::EarlyStop::Off,
+            };
+            let opts = with(FeatureRequest::Hidden(setup.head_states.clone()))
+                .with_eos(setup.head.spec().eos);
+            let driven = crate::bon::drive(
+                engine,
+                Some(setup.head),
+                crate::tasks::AnswerKind::Number,
+                &crate::prompt::Prompt::raw(setup.prompt),
+                &opts,
+                &request,
+                &mut |_| {},
+            )
+            .map_err(|e| match e {
+                crate::bon::BonError::Engine(e) => BenchError::from(e),
+                other => BenchError::Config {
+                    name: "prune",
+                    reason: other.to_string(),
+                },
+            })?;
+            (vec![driven.generation], driven.scores)
         }
         Variant::Sequential => {
             let n = setup.opts.n;

@@ -127,6 +127,12 @@ pub struct DecodeConfig {
     pub sequential: bool,
     /// Include the two-pass variant.
     pub two_pass: bool,
+    /// Include capture + score + early pruning with this policy.
+    pub prune: Option<crate::prune::PrunePolicy>,
+    /// The head of the scoring variants (default: a random head on `head_states`); its states
+    /// must be `head_states`.
+    #[serde(skip)]
+    pub head: Option<crate::head::Head>,
 }
 
 impl DecodeConfig {
@@ -157,6 +163,9 @@ impl DecodeConfig {
         }
         if self.two_pass {
             v.push(Variant::TwoPass);
+        }
+        if self.prune.is_some() && n > 1 {
+            v.push(Variant::CapturePrune);
         }
         v
     }
@@ -237,6 +246,9 @@ pub struct DecodeReport {
     pub batch_vs_sequential: Option<Comparison>,
     /// Inline scoring (`capture_score`) against generate-then-re-encode (`two_pass`).
     pub inline_vs_two_pass: Option<Comparison>,
+    /// Scoring with early pruning (`capture_prune`) against scoring every candidate to the end
+    /// (`capture_score`): the wall time pruning saves.
+    pub pruned_vs_unpruned: Option<Comparison>,
     /// Largest `|inline - two_pass| / (1 + |two_pass|)` over the SWIFT scores of all candidates
     /// and runs: inline capture and the re-encode must agree.
     pub max_score_rel_diff: Option<f64>,
@@ -270,7 +282,10 @@ pub fn run_decode(
     cfg.validate()?;
     let prompt_ids = engine.tokenize(prompt)?;
     let model = model_identity(engine.info());
-    let head = headcost::random_head(&model, &cfg.head_states, Normalization::None, cfg.seed)?;
+    let head = match &cfg.head {
+        Some(h) => h.clone(),
+        None => headcost::random_head(&model, &cfg.head_states, Normalization::None, cfg.seed)?,
+    };
 
     // Warm-up: page the model in, let the CPU settle; untimed.
     progress(DecodeEvent::WarmUp);
@@ -284,6 +299,7 @@ pub fn run_decode(
             opts: &warm,
             head: &head,
             head_states: &cfg.head_states,
+            prune: cfg.prune.as_ref(),
         };
         run_variant(&setup, v)?;
     }
@@ -300,6 +316,7 @@ pub fn run_decode(
                 opts: &opts,
                 head: &head,
                 head_states: &cfg.head_states,
+                prune: cfg.prune.as_ref(),
             };
             let base = cfg.variants(n);
             let mut order = base.clone();
@@ -333,7 +350,19 @@ fn report_n(n: usize, variants: &[Variant], runs: &[Vec<Measurement>]) -> Decode
         |v: Variant| -> Vec<Measurement> { runs.iter().filter_map(|r| get(r, v)).collect() };
     let plain = series(Variant::Plain);
     let reference = &plain[0];
-    let tokens_match = runs.iter().flatten().all(|m| m.tokens == reference.tokens);
+    // Pruning cuts candidates short but never changes a token: a pruned run's candidates are
+    // prefixes of the reference's.
+    let tokens_match = runs.iter().flatten().all(|m| {
+        if m.variant == Variant::CapturePrune {
+            m.tokens.len() == reference.tokens.len()
+                && m.tokens
+                    .iter()
+                    .zip(&reference.tokens)
+                    .all(|(a, b)| b.starts_with(a))
+        } else {
+            m.tokens == reference.tokens
+        }
+    });
     let reports = variants
         .iter()
         .map(|&v| {
@@ -400,6 +429,7 @@ fn report_n(n: usize, variants: &[Variant], runs: &[Vec<Measurement>]) -> Decode
         variants: reports,
         batch_vs_sequential: compare(Variant::Plain, Variant::Sequential),
         inline_vs_two_pass: compare(Variant::CaptureScore, Variant::TwoPass),
+        pruned_vs_unpruned: compare(Variant::CapturePrune, Variant::CaptureScore),
         max_score_rel_diff,
     }
 }
@@ -511,6 +541,8 @@ mod tests {
             head_states: StateSpec::All,
             sequential: true,
             two_pass: true,
+            prune: None,
+            head: None,
         }
     }
 

@@ -4,32 +4,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
-use swift_bon::engine::{Engine, FeatureRequest};
-use swift_bon::features::{EosRule, NullSink};
-use swift_bon::head::{Head, StreamingScorer};
-use swift_bon::select::{self, Pool};
-use swift_bon::tasks::{prompt_messages, AnswerKind, TaskSpec};
+use swift_bon::bon::{Answer, BestOfN, EarlyStop, Event, PromptPolicy, Selection};
+use swift_bon::engine::Engine;
+use swift_bon::head::Head;
+use swift_bon::prune::PrunePolicy;
+use swift_bon::tasks::{AnswerKind, TaskSpec};
 
-use super::common::{
-    head_features, load_head_for, print_json, progress_bar, GlobalArgs, ModelArgs, UsageError,
-};
+use super::common::{load_head_for, print_json, progress_bar, GlobalArgs, ModelArgs, UsageError};
 use super::sample::{one_line, SamplingArgs};
-
-/// How the answer is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Selection {
-    /// Highest SWIFT score.
-    Swift,
-    /// Vote over extracted answers, each candidate weighted by sigmoid(SWIFT score).
-    SwiftVote,
-    /// Most frequent extracted answer (self-consistency); needs no head.
-    Majority,
-    /// Highest mean token log-probability; needs no head.
-    Logprob,
-}
 
 #[derive(Debug, Args)]
 pub struct AskArgs {
@@ -45,9 +29,17 @@ pub struct AskArgs {
     /// on that task family when several fit the model.
     #[arg(long, value_name = "NAME")]
     pub task: Option<String>,
-    /// How the answer is chosen.
-    #[arg(long, value_enum, default_value = "swift")]
+    /// How the answer is chosen: swift (highest SWIFT score), swift-vote (vote weighted by
+    /// sigmoid of the score), majority, logprob (highest mean token log-probability).
+    #[arg(long, default_value = "swift")]
     pub select: Selection,
+    /// Prune weak candidates early by their running SWIFT score: top:KEEP, margin:M,
+    /// deepconf:Q or halve:REJECT, with options like ,warmup=32,every=16,min=2; `off` for none.
+    #[arg(long, value_name = "POLICY", default_value = "off")]
+    pub prune: PruneArg,
+    /// Stop the whole question once the vote is decided (majority and swift-vote only).
+    #[arg(long)]
+    pub early_stop: bool,
     /// How final answers are read from candidates (default: the head's task; number without a
     /// head).
     #[arg(long)]
@@ -65,31 +57,30 @@ pub struct AskArgs {
     pub sampling: SamplingArgs,
 }
 
-#[derive(Serialize)]
-struct CandidateOut {
-    index: usize,
-    text: String,
-    answer: Option<String>,
-    swift_score: Option<f64>,
-    tokens: usize,
-    mean_logprob: f64,
-    finish: String,
-    chosen: bool,
+/// A pruning policy, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneArg(pub Option<PrunePolicy>);
+
+impl std::str::FromStr for PruneArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "off" || s == "none" {
+            return Ok(Self(None));
+        }
+        s.parse()
+            .map(|p| Self(Some(p)))
+            .map_err(|e: swift_bon::prune::PruneParseError| e.to_string())
+    }
 }
 
 #[derive(Serialize)]
-struct AskOut {
-    question: String,
-    answer: Option<String>,
-    text: String,
-    chosen: usize,
-    selection: Selection,
+struct AskOut<'a> {
+    question: &'a str,
     model: String,
     head: Option<String>,
     n: usize,
-    seed: u64,
-    elapsed_s: f64,
-    candidates: Vec<CandidateOut>,
+    #[serde(flatten)]
+    answer: &'a Answer,
 }
 
 /// Heads in `dir` made for this model (same architecture, shape and fingerprint), by name;
@@ -131,8 +122,7 @@ fn find_heads(
 pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
     if args.question.trim().is_empty() {
         return Err(UsageError(
-            "the question is empty: give the question to answer, e.g. swift-bon ask \"What is 17 + 25?\""
-                .into(),
+            "the question is empty: give the question as the first argument".into(),
         )
         .into());
     }
@@ -146,174 +136,78 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         }
     }
     let engine = args.model.load(global)?;
-    let needs_head = matches!(args.select, Selection::Swift | Selection::SwiftVote);
-    let head_path = match &args.head {
-        Some(p) => Some(p.clone()),
-        None if needs_head => {
-            let found = find_heads(&global.models_dir, &engine, args.task.as_deref());
-            match found.first() {
-                Some((p, task)) => {
-                    if found.len() > 1 && !global.quiet {
-                        let others: Vec<String> = found[1..]
-                            .iter()
-                            .filter_map(|(_, t)| t.map(|t| format!("--task {t}")))
-                            .chain(std::iter::once("--head".to_string()))
-                            .collect();
-                        eprintln!(
-                            "using head {} (trained on {}; {} picks another)",
-                            p.display(),
-                            task.unwrap_or("an unrecorded task"),
-                            others.join(" or ")
-                        );
-                    }
-                    Some(p.clone())
-                }
-                None => {
-                    return Err(UsageError(format!(
-                        "no SWIFT head{} for model {} in {}: pass --head, train one (swift-bon collect, then swift-bon train), or choose --select majority or --select logprob",
-                        args.task.as_deref().map(|t| format!(" trained on {t}")).unwrap_or_default(),
-                        engine.info().path.display(),
-                        global.models_dir.display()
-                    ))
-                    .into())
-                }
-            }
-        }
-        None => None,
-    };
+    let head_path = pick_head(global, &args, &engine)?;
     let head = match &head_path {
         Some(p) => Some(load_head_for(p, &engine, args.strict)?),
         None => None,
     };
-    // The head was trained on prompts made of its task's instruction and the question: ask the
-    // same way, and read answers the way its task does.
-    let spec_task: Option<TaskSpec> = head
-        .as_ref()
-        .and_then(|h| h.spec().training.as_ref())
-        .and_then(|t| t.task.as_deref())
-        .and_then(|t| t.parse().ok())
-        // Without a head, the task named on the command line with its default parameters.
-        .or_else(|| args.task.as_deref().and_then(|t| t.parse().ok()));
-    let kind = args
-        .answer_type
-        .or_else(|| spec_task.as_ref().map(TaskSpec::answer_kind))
-        .unwrap_or(AnswerKind::Number);
-    let instruction = head
-        .as_ref()
-        .and_then(|h| h.spec().instruction.clone())
-        .or_else(|| spec_task.as_ref().map(|t| t.instruction().to_string()));
-    // Base models get the task's worked examples too, as in collection.
-    let examples = spec_task
-        .as_ref()
-        .map(TaskSpec::examples)
-        .unwrap_or_default();
-    let messages = prompt_messages(
-        instruction.as_deref(),
-        &examples,
-        &args.question,
-        engine.prompt_format(&args.sampling.template),
-    );
-    let prompt = engine.render_prompt(&messages, &args.sampling.template)?;
-    let (features, eos) = match &head {
-        Some(h) => (head_features(h), h.spec().eos),
-        None => (FeatureRequest::None, EosRule::Include),
-    };
-    let opts = args
-        .sampling
-        .options_for(&engine)
-        .with_features(features)
-        .with_eos(eos);
+    let task: Option<TaskSpec> = args.task.as_deref().and_then(|t| t.parse().ok());
+    let mut policy = PromptPolicy::for_head(head.as_ref(), task.as_ref());
+    if let Some(kind) = args.answer_type {
+        policy.answer_kind = kind;
+    }
+    policy.template = args.sampling.template.clone();
+    let model_path = engine.info().path.display().to_string();
+    let mut bon = BestOfN::new(engine);
+    if let Some(h) = head {
+        // Checked (with its warning) by load_head_for above.
+        bon = bon.with_head_checked(h, false)?.0;
+    }
+    let bon = bon
+        .with_policy(policy)
+        .with_options(args.sampling.options())
+        .with_selection(args.select)
+        .with_prune(args.prune.0)
+        .with_early_stop(if args.early_stop {
+            EarlyStop::Decided
+        } else {
+            EarlyStop::Off
+        });
+    let request = bon.request(&args.question);
+    let n = request.options.n;
     let bar = progress_bar(
-        (opts.n * opts.max_tokens) as u64,
+        (n * request.options.max_tokens) as u64,
         global.quiet,
         "{spinner} {pos} tokens [{elapsed}] {msg}",
     );
-    let t0 = std::time::Instant::now();
-    let mut scorer = head.as_ref().map(StreamingScorer::new);
-    let mut null = NullSink;
-    let sink: &mut dyn swift_bon::features::FeatureSink = match scorer.as_mut() {
-        Some(s) => s,
-        None => &mut null,
-    };
-    let gen = engine
-        .generate_with_progress(&prompt, &opts, sink, &mut |p| {
-            bar.set_position(p.fed_tokens as u64);
-            bar.set_message(format!("{} candidates live", p.live));
+    let answer = bon
+        .run(&request, &mut |e| {
+            if let Event::Step {
+                fed_tokens,
+                sampling,
+                ..
+            } = e
+            {
+                bar.set_position(*fed_tokens as u64);
+                bar.set_message(format!("{sampling} candidates sampling"));
+            }
         })
         .context("sampling")?;
     bar.finish_and_clear();
-    let elapsed = t0.elapsed().as_secs_f64();
 
-    let answers: Vec<Option<String>> = gen
-        .candidates
-        .iter()
-        .map(|c| kind.extract(&c.text))
-        .collect();
-    let swift: Option<Vec<f64>> = scorer.as_ref().map(|s| s.scores());
-    let logprob: Vec<f64> = gen.candidates.iter().map(|c| c.mean_logprob()).collect();
-    let cands: Vec<select::Candidate> = gen
-        .candidates
-        .iter()
-        .enumerate()
-        .map(|(i, _)| select::Candidate {
-            answer: answers[i].clone(),
-            correct: false,
-            scores: vec![logprob[i], swift.as_ref().map_or(f64::NAN, |s| s[i])],
-        })
-        .collect();
-    let pool = Pool::new(&cands)?;
-    let all = pool.all();
-    let chosen = match args.select {
-        Selection::Swift => select::argmax(pool.scores(1), &all),
-        Selection::SwiftVote => select::weighted_vote(&pool, 1, &all),
-        Selection::Majority => select::majority(&pool, &all),
-        Selection::Logprob => select::argmax(pool.scores(0), &all),
-    }
-    .unwrap_or(0);
-
-    let out = AskOut {
-        question: args.question.clone(),
-        answer: answers[chosen].clone(),
-        text: gen.candidates[chosen].text.clone(),
-        chosen,
-        selection: args.select,
-        model: engine.info().path.display().to_string(),
-        head: head_path.as_ref().map(|p| p.display().to_string()),
-        n: opts.n,
-        seed: opts.seed,
-        elapsed_s: elapsed,
-        candidates: gen
-            .candidates
-            .iter()
-            .enumerate()
-            .map(|(i, c)| CandidateOut {
-                index: i,
-                text: c.text.clone(),
-                answer: answers[i].clone(),
-                swift_score: swift.as_ref().map(|s| s[i]),
-                tokens: c.tokens.len(),
-                mean_logprob: logprob[i],
-                finish: c.finish.to_string(),
-                chosen: i == chosen,
-            })
-            .collect(),
-    };
     if args.json {
-        return print_json(&out);
+        return print_json(&AskOut {
+            question: &args.question,
+            model: model_path,
+            head: head_path.as_ref().map(|p| p.display().to_string()),
+            n,
+            answer: &answer,
+        });
     }
     if args.show_all {
         println!(
-            "{:>1} {:>3} {:>9} {:>9} {:>6} {:<12} text",
-            "", "#", "swift", "logprob", "tokens", "answer"
+            "{:>1} {:>3} {:>9} {:>9} {:>6} {:<7} {:<12} text",
+            "", "#", "swift", "logprob", "tokens", "finish", "answer"
         );
-        for c in &out.candidates {
+        for c in &answer.candidates {
             println!(
-                "{:>1} {:>3} {:>9} {:>9.3} {:>6} {:<12} {}",
+                "{:>1} {:>3} {:>9} {:>9.3} {:>6} {:<7} {:<12} {}",
                 if c.chosen { ">" } else { "" },
                 c.index,
                 c.swift_score.map_or("-".into(), |s| format!("{s:.3}")),
                 c.mean_logprob,
                 c.tokens,
+                c.finish.as_str(),
                 one_line(c.answer.as_deref().unwrap_or("-"), 12),
                 one_line(&c.text, 60)
             );
@@ -321,19 +215,69 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         println!();
     }
     if !global.quiet {
+        let pruned = answer.n_pruned();
         eprintln!(
-            "chose candidate {} of {} by {}{} in {:.1} s",
-            chosen,
-            opts.n,
-            args.select
-                .to_possible_value()
-                .map_or_else(String::new, |v| v.get_name().to_string()),
-            out.answer
+            "chose candidate {} of {} by {}{} in {:.1} s; {} tokens decoded{}",
+            answer.chosen,
+            n,
+            answer.selection,
+            answer
+                .answer
                 .as_ref()
                 .map_or(String::new(), |a| format!(" (answer: {a})")),
-            elapsed
+            answer.timing.total_s,
+            answer.decoded_tokens,
+            if pruned > 0 {
+                format!(
+                    ", {pruned} candidate{} pruned",
+                    if pruned == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            }
         );
     }
-    println!("{}", out.text.trim());
+    println!("{}", answer.text.trim());
     Ok(())
+}
+
+/// The head to use: `--head`, else a head in the models folder made for this model (with
+/// `--task`, one trained on that task); none for selections that need no head.
+fn pick_head(
+    global: &GlobalArgs,
+    args: &AskArgs,
+    engine: &Engine,
+) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(p) = &args.head {
+        return Ok(Some(p.clone()));
+    }
+    if !args.select.needs_head() {
+        return Ok(None);
+    }
+    let found = find_heads(&global.models_dir, engine, args.task.as_deref());
+    match found.first() {
+        Some((p, task)) => {
+            if found.len() > 1 && !global.quiet {
+                let others: Vec<String> = found[1..]
+                    .iter()
+                    .filter_map(|(_, t)| t.map(|t| format!("--task {t}")))
+                    .chain(std::iter::once("--head".to_string()))
+                    .collect();
+                eprintln!(
+                    "using head {} (trained on {}; {} picks another)",
+                    p.display(),
+                    task.unwrap_or("an unrecorded task"),
+                    others.join(" or ")
+                );
+            }
+            Ok(Some(p.clone()))
+        }
+        None => Err(UsageError(format!(
+            "no SWIFT head{} for model {} in {}: pass --head, train one (swift-bon collect, then swift-bon train), or choose --select majority or --select logprob",
+            args.task.as_deref().map(|t| format!(" trained on {t}")).unwrap_or_default(),
+            engine.info().path.display(),
+            global.models_dir.display()
+        ))
+        .into()),
+    }
 }

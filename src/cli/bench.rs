@@ -93,6 +93,14 @@ pub struct BenchArgs {
     /// Skip the head-alone timings.
     #[arg(long)]
     pub no_head: bool,
+    /// Also measure capture + score with early pruning by this policy (e.g.
+    /// top:0.5,warmup=32,every=16,min=2), side by side with unpruned scoring.
+    #[arg(long, value_name = "POLICY")]
+    pub prune: Option<swift_bon::prune::PrunePolicy>,
+    /// A trained head for the scoring variants instead of a random one (pruning then follows
+    /// real scores); its states replace --head-layers.
+    #[arg(long)]
+    pub head: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +202,22 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     ))?;
     let prompt = render(&engine, &args.prompt, &args.template)?;
     let prompt_tokens = engine.tokenize(&prompt)?.len();
+    let head = match &args.head {
+        Some(p) => Some(super::common::load_head_for(p, &engine, false)?),
+        None => None,
+    };
+    let head_states = match &head {
+        Some(h) => match swift_bon::bon::head_features(h) {
+            swift_bon::engine::FeatureRequest::Hidden(spec) => spec,
+            _ => {
+                return Err(super::common::UsageError(
+                    "bench --head needs a hidden-state head, not a logits head".into(),
+                )
+                .into())
+            }
+        },
+        None => args.head_layers.clone(),
+    };
     let cfg = DecodeConfig {
         ns: args.n.clone(),
         max_tokens: args.max_tokens,
@@ -203,9 +227,11 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         top_k: 40,
         top_p: 0.95,
         threads: args.threads,
-        head_states: args.head_layers.clone(),
+        head_states,
         sequential: !args.no_sequential,
         two_pass: !args.no_two_pass,
+        prune: args.prune,
+        head,
     };
     if let Some(l) = load_before {
         if l[0] > 0.5 {
@@ -590,6 +616,41 @@ fn table(r: &Report<'_>) -> String {
                     mmm(&c.speedup, 2),
                     mmm(&c.cpu_speedup, 2),
                     d.max_score_rel_diff.unwrap_or(f64::NAN)
+                );
+            }
+        }
+    }
+    if r.decode.iter().any(|d| d.pruned_vs_unpruned.is_some()) {
+        let _ = writeln!(
+            s,
+            "\n## Early pruning vs scoring every candidate to the end (end-to-end wall s, same N candidates, policy {})\n",
+            r.config.prune.map(|p| p.to_string()).unwrap_or_default()
+        );
+        let _ = writeln!(
+            s,
+            "| N | pruned | unpruned | wall-time speed-up | CPU-time speed-up | tokens fed, pruned / unpruned |"
+        );
+        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- |");
+        for d in &r.decode {
+            if let Some(c) = &d.pruned_vs_unpruned {
+                let fed = |v: Variant| {
+                    d.variants
+                        .iter()
+                        .find(|x| x.variant == v)
+                        .map_or(0, |x| x.fed_tokens)
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {}x | {}x | {} / {} ({:.0}%) |",
+                    d.n,
+                    mmm(&c.wall_s, 2),
+                    mmm(&c.baseline_wall_s, 2),
+                    mmm(&c.speedup, 2),
+                    mmm(&c.cpu_speedup, 2),
+                    fed(Variant::CapturePrune),
+                    fed(Variant::CaptureScore),
+                    100.0 * fed(Variant::CapturePrune) as f64
+                        / fed(Variant::CaptureScore).max(1) as f64
                 );
             }
         }

@@ -7,8 +7,10 @@ use anyhow::Context as _;
 use clap::Args;
 use swift_bon::collect::Collection;
 use swift_bon::dataset::LabelledStore;
+use swift_bon::eval::prune;
 use swift_bon::eval::{self, EvalConfig, HeadScores, PlotOptions, ProblemSet};
 use swift_bon::head::Head;
+use swift_bon::prune::PrunePolicy;
 
 use super::common::{GlobalArgs, UsageError};
 
@@ -42,6 +44,26 @@ pub struct EvalArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Replay an early-pruning policy exactly on the stored per-token features (repeatable;
+    /// e.g. top:0.5,warmup=32,every=16,min=2; `none` for the unpruned reference): accuracy and
+    /// decoded-token fraction per k, beside the unpruned selectors. Needs one head.
+    #[arg(long, value_name = "POLICY")]
+    pub prune: Vec<String>,
+    /// Values of k for the pruning replay (default 4, 8, 16 where N allows).
+    #[arg(long, value_delimiter = ',')]
+    pub prune_k: Option<Vec<usize>>,
+    /// Selection after pruning (swift, swift-vote, majority, logprob); repeatable.
+    #[arg(long, value_delimiter = ',', default_value = "swift")]
+    pub prune_select: Vec<swift_bon::bon::Selection>,
+    /// Also replay each policy with early stop of decided votes (vote selections only).
+    #[arg(long)]
+    pub early_stop: bool,
+    /// Random k-subsets per problem in the pruning replay.
+    #[arg(long, default_value_t = 200)]
+    pub prune_draws: usize,
+    /// Plot accuracy against decoded tokens (pruned, unpruned, majority at every k) as SVG.
+    #[arg(long)]
+    pub prune_plot: Option<PathBuf>,
 }
 
 pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
@@ -53,6 +75,15 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     let mut heads = Vec::new();
+    let mut running: Option<Vec<Vec<f64>>> = None;
+    let policies = parse_policies(&args.prune)?;
+    if !args.prune.is_empty() && args.head.len() != 1 {
+        return Err(UsageError(format!(
+            "--prune replays one head's running scores: give exactly one --head (got {})",
+            args.head.len()
+        ))
+        .into());
+    }
     if !args.head.is_empty() {
         let data = LabelledStore::from_records(&col.store, &col.records)?;
         let entries = col.store.entries();
@@ -93,6 +124,15 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_else(|| format!("head{h}"))
             };
+            if !policies.is_empty() {
+                running = Some(head.running_scores(&data).with_context(|| {
+                    format!(
+                        "running scores of {} with head {}",
+                        args.data.display(),
+                        path.display()
+                    )
+                })?);
+            }
             let mut hs = HeadScores::new(name);
             for (i, s) in scores.iter().enumerate() {
                 hs.scores
@@ -127,10 +167,143 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
             eprintln!("plot written to {}", path.display());
         }
     }
+    let prune_rows = match &running {
+        Some(running) => Some(prune_replay(global, &args, &col, running, &policies)?),
+        None => None,
+    };
     if args.json {
-        outln!("{}", report.to_json())?;
+        match &prune_rows {
+            Some(rows) => outln!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "report": serde_json::from_str::<serde_json::Value>(&report.to_json())?,
+                    "prune": rows,
+                }))?
+            )?,
+            None => outln!("{}", report.to_json())?,
+        }
     } else {
         out!("{}", report.render_text())?;
+        if let Some(rows) = &prune_rows {
+            outln!("\nEarly pruning, replayed on the stored per-token scores ({} random k-subsets per problem, the same for every policy):\n", args.prune_draws)?;
+            out!("{}", prune::render_prune_table(rows))?;
+        }
     }
     Ok(())
+}
+
+fn parse_policies(texts: &[String]) -> anyhow::Result<Vec<Option<PrunePolicy>>> {
+    texts
+        .iter()
+        .map(|t| {
+            if t == "none" || t == "off" {
+                Ok(None)
+            } else {
+                t.parse::<PrunePolicy>()
+                    .map(Some)
+                    .map_err(|e| UsageError(format!("--prune: {e}")).into())
+            }
+        })
+        .collect()
+}
+
+fn prune_replay(
+    global: &GlobalArgs,
+    args: &EvalArgs,
+    col: &Collection,
+    running: &[Vec<f64>],
+    policies: &[Option<PrunePolicy>],
+) -> anyhow::Result<Vec<prune::PruneRow>> {
+    use std::collections::BTreeMap;
+    let mut by_problem: BTreeMap<u64, Vec<prune::ReplayCandidate>> = BTreeMap::new();
+    let mut records: Vec<&swift_bon::dataset::CandidateRecord> = col.records.iter().collect();
+    records.sort_by_key(|r| (r.problem_index, r.candidate));
+    for r in records {
+        let Some(i) = col.store.find(r.problem_index, r.candidate) else {
+            continue;
+        };
+        by_problem
+            .entry(r.problem_index)
+            .or_default()
+            .push(prune::ReplayCandidate {
+                running: running[i].clone(),
+                n_tokens: r.n_tokens as usize,
+                answer: r.answer.clone(),
+                correct: r.correct,
+                mean_logprob: r.mean_logprob,
+            });
+    }
+    let problems: Vec<Vec<prune::ReplayCandidate>> = by_problem.into_values().collect();
+    let max_n = problems.iter().map(Vec::len).max().unwrap_or(0);
+    let ks = args
+        .prune_k
+        .clone()
+        .unwrap_or_else(|| [4, 8, 16].into_iter().filter(|&k| k <= max_n).collect());
+    let mut variants = Vec::new();
+    for &selection in &args.prune_select {
+        for p in std::iter::once(None).chain(policies.iter().copied().filter(Option::is_some)) {
+            variants.push(prune::PruneVariant {
+                policy: p,
+                selection,
+                early_stop: false,
+            });
+            if args.early_stop
+                && matches!(
+                    selection,
+                    swift_bon::bon::Selection::Majority | swift_bon::bon::Selection::SwiftVote
+                )
+            {
+                variants.push(prune::PruneVariant {
+                    policy: p,
+                    selection,
+                    early_stop: true,
+                });
+            }
+        }
+    }
+    if !args
+        .prune_select
+        .contains(&swift_bon::bon::Selection::Majority)
+    {
+        variants.push(prune::PruneVariant {
+            policy: None,
+            selection: swift_bon::bon::Selection::Majority,
+            early_stop: false,
+        });
+    }
+    let mut rows = prune::prune_report(&problems, &ks, &variants, args.prune_draws, args.seed);
+    if let Some(path) = &args.prune_plot {
+        // The unpruned curves at every k, so that equal token budgets can be read off.
+        let curve_ks: Vec<usize> = (0..)
+            .map(|i| 1usize << i)
+            .take_while(|&k| k <= max_n)
+            .collect();
+        let mut plot_rows = prune::prune_report(
+            &problems,
+            &curve_ks,
+            &variants
+                .iter()
+                .filter(|v| v.policy.is_none())
+                .cloned()
+                .collect::<Vec<_>>(),
+            args.prune_draws,
+            args.seed,
+        );
+        plot_rows.extend(rows.iter().filter(|r| r.policy != "none").cloned());
+        let title = format!(
+            "Early pruning on {} ({})",
+            args.data
+                .file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default(),
+            col.manifest.model_file
+        );
+        prune::plot_prune(&plot_rows, &title, path)
+            .map_err(|e| anyhow::anyhow!("writing plot {}: {e}", path.display()))?;
+        if !global.quiet {
+            eprintln!("pruning plot written to {}", path.display());
+        }
+    }
+    rows.sort_by_key(|r| r.k);
+    Ok(rows)
 }

@@ -3,27 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Why a candidate stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FinishReason {
-    /// The model produced an end-of-generation token.
-    Eos,
-    /// The token limit was reached.
-    Length,
-    /// The text reached a stop string (see `GenerateOptions::stop`).
-    Stop,
-}
-
-impl std::fmt::Display for FinishReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Eos => "eos",
-            Self::Length => "length",
-            Self::Stop => "stop",
-        })
-    }
-}
+pub use crate::engine::FinishReason;
 
 /// A labelled candidate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

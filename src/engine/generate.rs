@@ -1,15 +1,8 @@
-//! Batched generation of N candidates from one prompt, with inline feature capture.
-//!
-//! 1. The prompt is decoded once as sequence 0 (capture off, logits only on its last token), then
-//!    copied to sequences 1..N-1 (unified KV cache: metadata only).
-//! 2. Each step puts one token per live candidate into one batch (every entry an output) and
-//!    decodes it; the captured rows of that batch are the feature vectors of the tokens it fed.
-//! 3. Covered tokens (see [`EosRule`]): every sampled token is fed once; its feature row comes
-//!    from the step that feeds it. A candidate that sampled its end-of-generation token, or its
-//!    last allowed token, is fed that token once more (without sampling) when features are
-//!    requested and the rule covers it.
+//! Generation options, the candidates a generation returns, and the one-call
+//! [`Engine::generate`] (a loop over a [`super::Session`]); also the teacher-forced re-encode and
+//! the capture self-check.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,15 +12,17 @@ use llama_cpp_2::token::LlamaToken;
 use serde::Serialize;
 
 use super::context::{CapturingContext, ContextShape};
-use super::logits::LogitStats;
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, FinishReason};
 use crate::capture::CapturePlan;
-use crate::dataset::FinishReason;
 use crate::features::{EosRule, FeatureLayout, FeatureSink, StateSelection, StateSpec};
+use crate::prompt::PromptInput;
 use crate::rng::Rng;
 
 /// llama.cpp's limit on parallel sequences.
 const MAX_SEQUENCES: usize = 256;
+
+/// Tokens per decode call (at least N).
+pub(super) const MAX_BATCH: u32 = 512;
 
 /// Which features to capture.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -106,6 +101,11 @@ impl GenerateOptions {
             n,
             ..Self::default()
         }
+    }
+    /// Candidates (N).
+    pub fn with_n(mut self, n: usize) -> Self {
+        self.n = n;
+        self
     }
     /// Token limit.
     pub fn with_max_tokens(mut self, m: usize) -> Self {
@@ -191,7 +191,7 @@ impl GenerateOptions {
         }
     }
 
-    fn validate(&self) -> Result<(), EngineError> {
+    pub(super) fn validate(&self) -> Result<(), EngineError> {
         let bad = |name, value: String, reason: &str| {
             Err(EngineError::InvalidOption {
                 name,
@@ -325,17 +325,6 @@ pub struct Generation {
     pub timing: GenerationTiming,
 }
 
-struct Live {
-    sampler: LlamaSampler,
-    /// Token to feed on the next step.
-    pending: Option<i32>,
-    /// Sample after feeding `pending`.
-    sample_after: bool,
-    fed: usize,
-    /// Text so far as bytes, kept only when there are stop strings.
-    text: Vec<u8>,
-}
-
 impl Engine {
     /// Resolves a feature request against this model.
     pub fn feature_layout(
@@ -352,11 +341,11 @@ impl Engine {
         })
     }
 
-    /// Generates `opts.n` candidates for `prompt` (already templated text), delivering the
-    /// features of every covered token to `sink`.
-    pub fn generate(
+    /// Generates `opts.n` candidates for `prompt` (a [`crate::prompt::Prompt`] or templated
+    /// text), delivering the features of every covered token to `sink`.
+    pub fn generate<P: PromptInput + ?Sized>(
         &self,
-        prompt: &str,
+        prompt: &P,
         opts: &GenerateOptions,
         sink: &mut dyn FeatureSink,
     ) -> Result<Generation, EngineError> {
@@ -364,276 +353,31 @@ impl Engine {
     }
 
     /// [`Engine::generate`], calling `progress` after every decode step.
-    pub fn generate_with_progress(
+    pub fn generate_with_progress<P: PromptInput + ?Sized>(
         &self,
-        prompt: &str,
+        prompt: &P,
         opts: &GenerateOptions,
         sink: &mut dyn FeatureSink,
         progress: &mut dyn FnMut(StepProgress),
     ) -> Result<Generation, EngineError> {
-        opts.validate()?;
-        let layout = self.feature_layout(&opts.features)?;
-        let prompt_ids = self.tokenize(prompt)?;
-        let np = prompt_ids.len();
-        if np == 0 {
-            return Err(EngineError::EmptyPrompt);
-        }
-        let n = opts.n;
-        let per_seq = opts.ctx_per_seq.unwrap_or(self.info.n_ctx_train).max(1) as usize;
-        if np >= per_seq {
-            return Err(EngineError::PromptTooLong {
-                tokens: np,
-                limit: per_seq,
-            });
-        }
-        let max_new = opts.max_tokens.min(per_seq - np);
-        if max_new < opts.max_tokens {
-            tracing::warn!(
-                "max tokens lowered from {} to {max_new}: the prompt has {np} tokens and the context holds {per_seq}",
-                opts.max_tokens
-            );
-        }
-        let n_batch = 512u32.max(n as u32);
-        let n_ubatch = opts.n_ubatch.unwrap_or(n_batch).min(n_batch);
-        let cells = np + n * (max_new + 1);
-        let shape = ContextShape {
-            n_ctx: u32::try_from(cells.div_ceil(256) * 256).map_err(|_| {
-                EngineError::InvalidOption {
-                    name: "max_tokens",
-                    value: opts.max_tokens.to_string(),
-                    reason: "context too large".into(),
-                }
-            })?,
-            n_batch,
-            n_ubatch,
-            n_seq: n as u32,
-            n_threads: opts.n_threads.unwrap_or_else(default_threads),
-            embeddings: false,
-        };
-        let plan = match &layout {
-            Some(FeatureLayout {
-                source: crate::features::FeatureSource::Hidden { selection, n_embd },
-            }) => Some(CapturePlan::new(selection, *n_embd as usize)),
-            _ => None,
-        };
-        let capture_hidden = plan.is_some();
-        let want_features = layout.is_some();
-        let mut cc = CapturingContext::new(self, shape, plan)?;
-        let cancelled = || {
-            opts.cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::Relaxed))
-        };
-
-        // 1. Prompt, capture off.
-        let t0 = Instant::now();
-        let mut batch = LlamaBatch::new(n_batch as usize, 1);
-        let mut last_row = 0i32;
-        for (ci, chunk) in prompt_ids.chunks(n_batch as usize).enumerate() {
-            batch.clear();
-            let base = ci * n_batch as usize;
-            for (j, &tok) in chunk.iter().enumerate() {
-                let is_last = base + j + 1 == np;
-                batch
-                    .add(LlamaToken(tok), (base + j) as i32, &[0], is_last)
-                    .map_err(|e| decode_err(0, e))?;
-            }
-            cc.decode(&mut batch, None, 0)?;
-            last_row = chunk.len() as i32 - 1;
-        }
-        for s in 1..n {
-            cc.ctx_mut()
-                .copy_kv_cache_seq(0, s as i32, None, None)
-                .map_err(|e| decode_err(0, e))?;
-        }
-        let prefill = t0.elapsed();
-
-        // 2. First tokens, sampled from the prompt's last logits.
-        let t1 = Instant::now();
-        let mut cands: Vec<Candidate> = (0..n)
-            .map(|c| Candidate {
-                index: c,
-                seed: opts.seed_of(c),
-                tokens: Vec::new(),
-                text: String::new(),
-                token_logprobs: Vec::new(),
-                token_entropy: Vec::new(),
-                token_self_certainty: Vec::new(),
-                finish: FinishReason::Length,
-                n_covered: 0,
-            })
-            .collect();
-        let mut live: Vec<Live> = cands
-            .iter()
-            .map(|c| Live {
-                sampler: make_sampler(opts, c.seed),
-                pending: None,
-                sample_after: false,
-                fed: 0,
-                text: Vec::new(),
-            })
-            .collect();
-        if let Some(l) = &layout {
-            sink.begin(l, n).map_err(EngineError::Sink)?;
-        }
-        {
-            let stats = LogitStats::new(cc.ctx().get_logits_ith(last_row));
-            for c in 0..n {
-                let tok = live[c].sampler.sample(cc.ctx(), last_row).0;
-                let logit = cc.ctx().get_logits_ith(last_row)[tok as usize];
-                self.accept(
-                    &mut cands[c],
-                    &mut live[c],
-                    tok,
-                    logit,
-                    &stats,
-                    max_new,
-                    opts,
-                    want_features,
-                );
-            }
-        }
-
-        // 3. Steps.
-        let mut steps = 0usize;
-        let mut fed_tokens = 0usize;
-        let mut rows: Vec<usize> = Vec::with_capacity(n);
+        let mut session = self.start(prompt, opts, sink)?;
         loop {
-            if cancelled() {
-                return Err(EngineError::Cancelled);
-            }
-            batch.clear();
-            rows.clear();
-            for (c, l) in live.iter_mut().enumerate() {
-                if let Some(tok) = l.pending {
-                    batch
-                        .add(LlamaToken(tok), (np + l.fed) as i32, &[c as i32], true)
-                        .map_err(|e| decode_err(steps + 1, e))?;
-                    l.fed += 1;
-                    rows.push(c);
-                }
-            }
-            if rows.is_empty() {
+            let report = session.step()?;
+            if report.done {
                 break;
             }
-            steps += 1;
-            fed_tokens += rows.len();
             progress(StepProgress {
-                step: steps,
-                live: rows.len(),
-                fed_tokens,
+                step: report.step,
+                live: report.live,
+                fed_tokens: report.fed_tokens,
             });
-            cc.decode(&mut batch, capture_hidden.then_some(rows.len()), steps)?;
-            if want_features {
-                for (i, &c) in rows.iter().enumerate() {
-                    let pos = cands[c].n_covered;
-                    let features = if capture_hidden {
-                        cc.captured_row(i)
-                    } else {
-                        cc.ctx().get_logits_ith(i as i32)
-                    };
-                    sink.token(c, pos, features).map_err(EngineError::Sink)?;
-                    cands[c].n_covered += 1;
-                }
-            }
-            for (i, &c) in rows.iter().enumerate() {
-                let l = &mut live[c];
-                l.pending = None;
-                if !l.sample_after {
-                    continue;
-                }
-                let logits = cc.ctx().get_logits_ith(i as i32);
-                let stats = LogitStats::new(logits);
-                let tok = l.sampler.sample(cc.ctx(), i as i32).0;
-                let logit = cc.ctx().get_logits_ith(i as i32)[tok as usize];
-                self.accept(
-                    &mut cands[c],
-                    l,
-                    tok,
-                    logit,
-                    &stats,
-                    max_new,
-                    opts,
-                    want_features,
-                );
-            }
         }
-        if layout.is_some() {
-            sink.end().map_err(EngineError::Sink)?;
-        }
-        for c in &mut cands {
-            let body: Vec<i32> = match c.finish {
-                FinishReason::Eos => c.tokens[..c.tokens.len() - 1].to_vec(),
-                FinishReason::Length | FinishReason::Stop => c.tokens.clone(),
-            };
-            c.text = self.detokenize(&body);
-            if c.finish == FinishReason::Stop {
-                if let Some(at) = first_stop(c.text.as_bytes(), &opts.stop) {
-                    c.text.truncate(at);
-                }
-            }
-        }
-        Ok(Generation {
-            candidates: cands,
-            prompt_tokens: np,
-            layout,
-            timing: GenerationTiming {
-                prefill,
-                generate: t1.elapsed(),
-                steps,
-                fed_tokens,
-            },
-        })
-    }
-
-    /// Records a sampled token and decides what the candidate feeds next.
-    #[allow(clippy::too_many_arguments)]
-    fn accept(
-        &self,
-        cand: &mut Candidate,
-        live: &mut Live,
-        tok: i32,
-        logit: f32,
-        stats: &LogitStats,
-        max_new: usize,
-        opts: &GenerateOptions,
-        want_features: bool,
-    ) {
-        cand.tokens.push(tok);
-        cand.token_logprobs.push(stats.logprob(logit) as f32);
-        cand.token_entropy.push(stats.entropy as f32);
-        cand.token_self_certainty.push(stats.self_certainty as f32);
-        let eog = self.is_eog(tok);
-        let stopped = !eog && !opts.stop.is_empty() && {
-            let piece = self.detokenize(&[tok]);
-            live.text.extend_from_slice(piece.as_bytes());
-            // Only a string ending inside the new piece can be new.
-            let longest = opts.stop.iter().map(String::len).max().unwrap_or(0);
-            let from = live.text.len().saturating_sub(piece.len() + longest);
-            first_stop(&live.text[from..], &opts.stop).is_some()
-        };
-        if eog || stopped {
-            cand.finish = if eog {
-                FinishReason::Eos
-            } else {
-                FinishReason::Stop
-            };
-            let feed = want_features && opts.eos == EosRule::Include;
-            live.pending = feed.then_some(tok);
-            live.sample_after = false;
-        } else if cand.tokens.len() >= max_new {
-            cand.finish = FinishReason::Length;
-            live.pending = want_features.then_some(tok);
-            live.sample_after = false;
-        } else {
-            live.pending = Some(tok);
-            live.sample_after = true;
-        }
+        session.finish()
     }
 }
 
 /// Byte offset of the earliest occurrence of any of `stops` in `text`.
-fn first_stop(text: &[u8], stops: &[String]) -> Option<usize> {
+pub(super) fn first_stop(text: &[u8], stops: &[String]) -> Option<usize> {
     stops
         .iter()
         .filter_map(|s| {
@@ -643,7 +387,7 @@ fn first_stop(text: &[u8], stops: &[String]) -> Option<usize> {
         .min()
 }
 
-fn make_sampler(opts: &GenerateOptions, seed: u64) -> LlamaSampler {
+pub(super) fn make_sampler(opts: &GenerateOptions, seed: u64) -> LlamaSampler {
     if opts.temperature == 0.0 {
         return LlamaSampler::greedy();
     }
@@ -660,7 +404,7 @@ fn make_sampler(opts: &GenerateOptions, seed: u64) -> LlamaSampler {
     LlamaSampler::chain_simple(chain)
 }
 
-fn decode_err(step: usize, e: impl std::fmt::Display) -> EngineError {
+pub(super) fn decode_err(step: usize, e: impl std::fmt::Display) -> EngineError {
     EngineError::Decode {
         step,
         detail: e.to_string(),

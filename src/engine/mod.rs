@@ -7,13 +7,16 @@
 //! [`FeatureSink`](crate::features::FeatureSink).
 //!
 //! Files: `mod.rs` loading and model facts, `prompt.rs` prompt text (chat templates, the
-//! completion format for base models), `generate.rs` batched generation, `context.rs` the
-//! capturing context, `logits.rs` per-token distribution statistics.
+//! completion format for base models), `session.rs` the steerable batched generation,
+//! `generate.rs` its options, results and one-call form, `finish.rs` why candidates stop,
+//! `context.rs` the capturing context, `logits.rs` per-token distribution statistics.
 
 mod context;
+mod finish;
 mod generate;
 pub mod logits;
 mod prompt;
+mod session;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -27,11 +30,17 @@ use llama_cpp_2::token::LlamaToken;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use finish::FinishReason;
 pub use generate::{
     candidate_seed, Candidate, FeatureRequest, GenerateOptions, Generation, GenerationTiming,
     Reencoding, SelfCheck, StepProgress,
 };
-pub use prompt::{render_completion, ChatMessage, PromptFormat, TemplateChoice, COMPLETION_STOP};
+pub use session::{CandidateEvent, Session, StepReport};
+// The prompt types live in `crate::prompt` (no llama.cpp there); re-exported for callers of the
+// engine.
+pub use crate::prompt::{
+    render_completion, ChatMessage, Prompt, PromptFormat, Role, TemplateChoice, COMPLETION_STOP,
+};
 
 use crate::capture::CaptureError;
 use crate::features::{SinkError, StateSpecError};
@@ -258,6 +267,13 @@ impl Engine {
         let toks: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t)).collect();
         let bytes = self.model.vocab().detokenize(&toks, false, false);
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Appends the text bytes of one token (no special-token text) to `out`.
+    pub(crate) fn piece_into(&self, token: i32, out: &mut Vec<u8>) {
+        self.model
+            .vocab()
+            .detokenize_into(&[LlamaToken(token)], out, false, false);
     }
 
     /// Whether `token` ends generation.

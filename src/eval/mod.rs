@@ -80,6 +80,7 @@
 mod estimate;
 mod input;
 mod plot;
+pub mod prune;
 mod render;
 mod report;
 

@@ -487,6 +487,17 @@ impl Head {
         &self,
         data: &dyn CandidateFeatures,
     ) -> Result<Vec<CandidateScore>, HeadError> {
+        self.map_candidates(data, |kernel, proj, rows| {
+            score_rows_with(kernel, proj, rows)
+        })
+    }
+
+    /// Reads every candidate's rows of `data` and maps them with `f`.
+    fn map_candidates<T>(
+        &self,
+        data: &dyn CandidateFeatures,
+        mut f: impl FnMut(&kernel::Kernel, &Projection, &[f32]) -> Result<T, HeadError>,
+    ) -> Result<Vec<T>, HeadError> {
         let proj = self.projection(data.layout())?;
         let kernel = kernel::Kernel::new(self);
         let mut buf = Vec::new();
@@ -497,9 +508,28 @@ impl Head {
                         candidate: i,
                         source,
                     })?;
-                score_rows_with(&kernel, &proj, &buf)
+                f(&kernel, &proj, &buf)
             })
             .collect()
+    }
+
+    /// The running score of every stored candidate after each of its covered tokens (entry t is
+    /// the score of its first t + 1 tokens; the last entry equals
+    /// [`Head::score_features`]'s score): what a streaming scorer knows at every step, for
+    /// replaying pruning policies offline.
+    pub fn running_scores(&self, data: &dyn CandidateFeatures) -> Result<Vec<Vec<f64>>, HeadError> {
+        self.map_candidates(data, |kernel, proj, rows| {
+            check_row_block(proj, rows)?;
+            let mut acc = scorer::Accumulator::default();
+            Ok(rows
+                .chunks_exact(proj.in_width())
+                .map(|row| {
+                    let (g, r) = kernel.token(proj, row);
+                    acc.add(g, r);
+                    acc.score()
+                })
+                .collect())
+        })
     }
 }
 

@@ -78,7 +78,8 @@ mod tests;
 
 use std::fmt;
 
-use crate::engine::{ChatMessage, PromptFormat};
+pub use crate::prompt::{prompt_messages, Example};
+use crate::prompt::{ChatMessage, PromptFormat};
 use serde::{Deserialize, Serialize};
 
 pub use answer::AnswerKind;
@@ -102,52 +103,12 @@ pub struct Problem {
     pub reference: String,
 }
 
-/// A worked example for few-shot prompts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Example {
-    /// The question, as a problem's question reads.
-    pub question: String,
-    /// A short worked answer ending the way the task's instruction asks.
-    pub answer: String,
-}
-
 /// Worked examples placed before the question in the completion format.
 pub const FEW_SHOT: usize = 3;
 
 /// The seed generated tasks draw their worked examples with. Collections use other seeds (a
 /// collection with this seed would see its first problems among the examples).
 pub const EXAMPLE_SEED: u64 = 0x005E_ED0F_5107;
-
-/// The chat messages for one question, the same way for collection, evaluation and `ask`:
-/// - [`PromptFormat::Chat`]: one user message, the instruction, a blank line, the question
-///   (zero-shot; what [`Task::prompt`] returns);
-/// - [`PromptFormat::Completion`] (base models): the instruction as a system paragraph, then the
-///   worked examples as question/answer turns, then the question.
-pub fn prompt_messages(
-    instruction: Option<&str>,
-    examples: &[Example],
-    question: &str,
-    format: PromptFormat,
-) -> Vec<ChatMessage> {
-    match format {
-        PromptFormat::Chat => vec![ChatMessage::user(match instruction {
-            Some(i) => format!("{i}\n\n{question}"),
-            None => question.to_string(),
-        })],
-        PromptFormat::Completion => {
-            let mut m = Vec::with_capacity(2 + 2 * examples.len());
-            if let Some(i) = instruction {
-                m.push(ChatMessage::system(i));
-            }
-            for e in examples {
-                m.push(ChatMessage::user(&e.question));
-                m.push(ChatMessage::assistant(&e.answer));
-            }
-            m.push(ChatMessage::user(question));
-            m
-        }
-    }
-}
 
 /// The outcome of checking one candidate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

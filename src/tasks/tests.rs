@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::engine::{ChatMessage, PromptFormat};
+use crate::prompt::{ChatMessage, PromptFormat};
 
 /// (candidate text, expected extracted answer, expected correct)
 type Row<'a> = (&'a str, Option<&'a str>, bool);
