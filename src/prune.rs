@@ -21,7 +21,6 @@
 //! | rank halving (Speculative Rejection) | `halve:0.5` | are in the lowest `reject` fraction of the live ones, at checkpoints `warmup`, `2 x warmup`, `4 x warmup`, … |
 //!
 //! Options follow the rule, comma-separated: `top:0.5,warmup=32,every=16,min=2`.
-#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::str::FromStr;

@@ -14,7 +14,6 @@
 //! - [`system`]: machine description and `/proc` readings.
 //!
 //! Benchmarks report; they never assert speed.
-#![forbid(unsafe_code)]
 
 pub mod decode;
 pub mod headcost;

@@ -38,13 +38,13 @@ const _: () = {
 /// every context the callback is installed in: the engine keeps both in one struct whose field
 /// order drops the context first.
 #[derive(Debug)]
-pub struct CaptureHandle {
+pub(crate) struct CaptureHandle {
     ptr: NonNull<CaptureState>,
 }
 
 impl CaptureHandle {
     /// Moves the state to the heap.
-    pub fn new(state: CaptureState) -> Self {
+    pub(crate) fn new(state: CaptureState) -> Self {
         let ptr = NonNull::from(Box::leak(Box::new(state)));
         Self { ptr }
     }
@@ -52,7 +52,7 @@ impl CaptureHandle {
     /// The state. Taking `&mut self` means no reference to the state can be alive while the
     /// owner runs a decode through its own `&mut` method, which is the only time llama.cpp
     /// touches the state.
-    pub fn state(&mut self) -> &mut CaptureState {
+    pub(crate) fn state(&mut self) -> &mut CaptureState {
         // SAFETY: `ptr` comes from a leaked Box owned by this handle, so it is valid and aligned.
         // llama.cpp dereferences it only inside `llama_decode`, which runs synchronously on this
         // thread and never while the `&mut self` borrow returned here is alive (see above).
@@ -60,7 +60,10 @@ impl CaptureHandle {
     }
 
     /// Returns `params` with the eval callback and this handle's state installed.
-    pub fn install(&self, params: LlamaContextParams) -> Result<LlamaContextParams, CaptureError> {
+    pub(crate) fn install(
+        &self,
+        params: LlamaContextParams,
+    ) -> Result<LlamaContextParams, CaptureError> {
         set_eval_callback(params, Some(eval_callback), self.ptr.as_ptr().cast())
     }
 }
@@ -200,7 +203,7 @@ unsafe extern "C" fn eval_callback(t: *mut ggml_tensor, ask: bool, user_data: *m
 }
 
 /// ggml's version and commit as compiled (`ggml_version()` / `ggml_commit()`).
-pub fn ggml_version() -> String {
+pub(crate) fn ggml_version() -> String {
     // SAFETY: both functions return pointers to static NUL-terminated strings (or null).
     let (v, c) = unsafe {
         (

@@ -3,15 +3,29 @@
 //! [`CapturePlan`] maps the selected states (see [`crate::features`]) to graph tensor names;
 //! [`CaptureState`] receives the tensors of one decode step and lays their rows out as one
 //! feature vector per batch row (the states concatenated in ascending order). The only unsafe
-//! code, the `extern "C"` eval callback and the context-parameter shim, lives in [`ffi`]; this
-//! file is plain Rust and is tested without a model.
+//! code, the `extern "C"` eval callback and the context-parameter shim, lives in the crate-private
+//! `ffi` module; this file is plain Rust and is tested without a model.
 //!
 //! Row order: with a unified KV cache llama.cpp cuts a decode batch into ubatches that are
 //! contiguous slices in batch order, so the rows of a tensor arrive in batch order, possibly in
 //! several calls (one per ubatch). Rows are appended, never overwritten, and the totals are checked
 //! after every decode, which also proves on the first decode that every requested tensor exists.
+//!
+//! The FFI module is crate-private: safe code outside the crate cannot build a capture handle,
+//! install its pointer into context parameters, and drop it while a context still uses it.
+//! Neither of these compiles:
+//! ```compile_fail
+//! let _ = swift_bon::capture::ffi::ggml_version();
+//! ```
+//! ```compile_fail
+//! use swift_bon::capture::ffi::CaptureHandle;
+//! ```
 
-pub mod ffi;
+// Crate-private: `CaptureHandle::install` hands llama.cpp a raw pointer that must outlive the
+// context it is installed in. Only the engine's capturing context, which owns both and drops the
+// context first, may build one; safe code outside the crate cannot reach it.
+#[allow(unsafe_code)]
+pub(crate) mod ffi;
 
 use crate::features::{state_kind, StateKind, StateSelection};
 

@@ -345,7 +345,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&report);
     }
-    print!("{}", table(&report));
+    out!("{}", table(&report))?;
     Ok(())
 }
 

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use swift_bon::engine::{Engine, EngineError};
+use swift_bon::engine::Engine;
+use swift_bon::error_class::{self, ErrorClass};
 use swift_bon::fetch::{self, KnownModel};
 
 /// Options every subcommand accepts.
@@ -67,6 +68,11 @@ fn looks_like_path(s: &str) -> bool {
 /// models).
 pub fn load_engine(path: &Path) -> anyhow::Result<Engine> {
     tracing::info!("loading {}", path.display());
+    // The header is walked in Rust before llama.cpp's parser sees the file; a missing file is
+    // left to `Engine::load`, which says so.
+    if path.is_file() {
+        swift_bon::gguf::check_file(path)?;
+    }
     Engine::load(path).with_context(|| format!("loading model {}", path.display()))
 }
 
@@ -92,29 +98,18 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-/// Distinct exit codes: 2 bad input (usage, files, options), 3 model errors, 1 anything else.
+/// Exit codes: 2 bad input (usage, options, files), 3 model or runtime errors, 1 anything else;
+/// the class of the first error in the chain that has one (see `swift_bon::error_class`).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<EngineError>() {
-            return match e {
-                EngineError::InvalidOption { .. }
-                | EngineError::ModelNotFound(_)
-                | EngineError::NotGguf { .. }
-                | EngineError::States(_)
-                | EngineError::PromptTooLong { .. }
-                | EngineError::EmptyPrompt => 2,
-                _ => 3,
-            };
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return ErrorClass::BadInput.exit_code();
         }
-        if cause
-            .downcast_ref::<swift_bon::features::StateSpecError>()
-            .is_some()
-            || cause.downcast_ref::<UsageError>().is_some()
-        {
-            return 2;
+        if let Some(class) = error_class::classify(cause) {
+            return class.exit_code();
         }
     }
-    1
+    ErrorClass::Other.exit_code()
 }
 
 /// A usage error raised by the CLI itself.
@@ -137,10 +132,31 @@ pub fn progress_bar(len: u64, quiet: bool, template: &str) -> indicatif::Progres
     bar
 }
 
+/// Writes to stdout, returning the error a closed pipe gives instead of panicking as `print!`
+/// does. Used through the `out!` / `outln!` macros.
+pub fn write_stdout(args: std::fmt::Arguments<'_>, newline: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)?;
+    if newline {
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// True when the error comes from writing to a closed stdout (a reader such as `head` stopped
+/// early): the program then ends quietly and successfully, as ripgrep does.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Prints JSON to stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let s = serde_json::to_string_pretty(value)?;
-    println!("{s}");
+    outln!("{s}")?;
     Ok(())
 }
 

@@ -38,39 +38,41 @@ pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<()> {
     }
     let v = &out.versions;
     let m = out.model;
-    println!("swift-bon        {} (git {})", v.swift_bon, v.git);
-    println!(
+    outln!("swift-bon        {} (git {})", v.swift_bon, v.git)?;
+    outln!(
         "llama-cpp-sys-2  {} (vendored llama.cpp; ggml {})",
-        v.llama_cpp_sys_2, v.ggml
-    );
-    println!("model            {}", m.path.display());
-    println!("  name           {}", m.name.as_deref().unwrap_or("-"));
-    println!("  architecture   {}", m.architecture);
-    println!(
+        v.llama_cpp_sys_2,
+        v.ggml
+    )?;
+    outln!("model            {}", m.path.display())?;
+    outln!("  name           {}", m.name.as_deref().unwrap_or("-"))?;
+    outln!("  architecture   {}", m.architecture)?;
+    outln!(
         "  layers         {} (states 0..={}: embedding, {} block outputs, final norm)",
         m.n_layer,
         m.n_layer,
         m.n_layer.saturating_sub(1)
-    );
-    println!("  hidden size    {}", m.n_embd);
-    println!("  vocabulary     {}", m.n_vocab);
-    println!("  context        {}", m.n_ctx_train);
-    println!("  parameters     {}", m.n_params);
-    println!(
+    )?;
+    outln!("  hidden size    {}", m.n_embd)?;
+    outln!("  vocabulary     {}", m.n_vocab)?;
+    outln!("  context        {}", m.n_ctx_train)?;
+    outln!("  parameters     {}", m.n_params)?;
+    outln!(
         "  file           {} bytes, fingerprint {}",
-        m.file_size, m.fingerprint
-    );
-    println!("  chat template  {}", out.chat_template);
+        m.file_size,
+        m.fingerprint
+    )?;
+    outln!("  chat template  {}", out.chat_template)?;
     let c = &out.self_check;
-    println!(
+    outln!(
         "capture check    ok: {} tokens x {} states ({} floats/token) in one decode, {} graph nodes offered, {:.1} ms",
         c.tokens,
         c.states,
         c.width,
         c.graph_nodes,
         c.elapsed.as_secs_f64() * 1e3
-    );
+    )?;
     let rms: Vec<String> = c.state_rms.iter().map(|r| format!("{r:.3}")).collect();
-    println!("  state RMS      {}", rms.join(" "));
+    outln!("  state RMS      {}", rms.join(" "))?;
     Ok(())
 }

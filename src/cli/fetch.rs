@@ -31,6 +31,6 @@ pub fn run(global: &GlobalArgs, args: FetchArgs) -> anyhow::Result<()> {
     } else {
         fetch::fetch(dir, model, &mut log)?;
     }
-    println!("{}", path.display());
+    outln!("{}", path.display())?;
     Ok(())
 }

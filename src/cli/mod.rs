@@ -1,5 +1,23 @@
 //! Command-line interface: clap-derived subcommands. `anyhow` and progress bars live only here.
 
+/// `print!` that returns an `io::Result` instead of panicking: a closed stdout (`| head`) becomes
+/// an error that `main` turns into a quiet, successful exit.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::common::write_stdout(format_args!($($arg)*), false)
+    };
+}
+
+/// `println!` that returns an `io::Result` (see [`out!`]).
+macro_rules! outln {
+    () => {
+        $crate::cli::common::write_stdout(format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::common::write_stdout(format_args!($($arg)*), true)
+    };
+}
+
 mod ask;
 mod bench;
 mod collect;
@@ -13,7 +31,7 @@ mod train;
 
 use clap::{Parser, Subcommand};
 
-pub use common::{exit_code, init_logging};
+pub use common::{exit_code, init_logging, is_broken_pipe};
 
 /// Local Best-of-N reasoning: sample N answers with a small GGUF model and pick the best with a
 /// SWIFT head reading the model's own hidden states.

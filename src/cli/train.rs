@@ -156,7 +156,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
     let (yaml, tensors) = outcome.head.save(&args.out)?;
     let best = outcome.summary.best();
     let n_max = col.manifest.sampling.n;
-    println!(
+    outln!(
         "head {} ({} parameters; {}): best epoch {} of {}: val loss {}, val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
         yaml.display(),
         outcome.head.n_params(),
@@ -167,7 +167,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         fmt_opt(best.val_auc, 3),
         fmt_opt(best.val_auc_per_problem, 3),
         fmt_opt(best.val_bon_accuracy, 3),
-    );
+    )?;
     Ok(())
 }
 

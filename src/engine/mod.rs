@@ -115,14 +115,14 @@ pub enum EngineError {
     /// A layer specification does not fit the model.
     #[error(transparent)]
     States(#[from] StateSpecError),
-    /// The feature sink returned an error.
-    #[error("feature consumer: {0}")]
-    Sink(SinkError),
+    /// The feature sink returned an error (its cause is the `source()`).
+    #[error("the feature consumer failed")]
+    Sink(#[source] SinkError),
     /// Generation was cancelled through the cancel flag.
     #[error("cancelled")]
     Cancelled,
-    /// I/O on the model file.
-    #[error("{path}: {source}")]
+    /// I/O on the model file (the cause is the `source()`).
+    #[error("cannot read model file {path}")]
     Io {
         /// File.
         path: PathBuf,

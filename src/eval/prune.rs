@@ -11,7 +11,6 @@
 //! Step semantics, for a candidate with T sampled tokens and L covered rows: after step s it has
 //! been fed s tokens; it is still sampling while s + 1 < T, and complete once s >= L. Pruned after
 //! step s, it decoded s tokens instead of L.
-#![forbid(unsafe_code)]
 
 use std::path::Path;
 

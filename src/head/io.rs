@@ -1,6 +1,5 @@
 //! Head files: `NAME.safetensors` (tensors `weight` [rows, F], `bias` [rows], and `norm.mean` /
 //! `norm.std` [F] with `standardize`) next to `NAME.yaml` (everything else).
-#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -353,12 +352,13 @@ mod tests {
 
         let (_d, _h, y, _s) = saved(Normalization::None, true);
         edit_yaml(&y, "gate: true\n", "");
-        let err = Head::load(&y).unwrap_err().to_string();
+        // The YAML parser's words are the error's source, shown after it in the chain.
+        let err = crate::error_class::chain_text(&Head::load(&y).unwrap_err());
         assert!(err.contains("gate") && err.contains("h.yaml"), "{err}");
 
         let (_d, _h, y, _s) = saved(Normalization::None, true);
         edit_yaml(&y, "format_version: 1\n", "");
-        let err = Head::load(&y).unwrap_err().to_string();
+        let err = crate::error_class::chain_text(&Head::load(&y).unwrap_err());
         assert!(err.contains("format_version"), "{err}");
 
         let (_d, _h, y, _s) = saved(Normalization::None, true);

@@ -14,7 +14,6 @@
 //! - Metrics shared with training and evaluation: [`auc`], [`best_index`].
 //!
 //! Pure Rust: nothing here touches llama.cpp.
-#![forbid(unsafe_code)]
 
 mod error;
 mod io;
