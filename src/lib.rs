@@ -9,6 +9,8 @@
 //! - [`capture`]: which graph tensors to read and how captured rows map to (candidate, token).
 //! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
 //! - [`fetch`]: fetching and verifying the known small models.
+//! - [`weights`]: converting a known model into another weight format once (llama.cpp's own
+//!   quantiser behind the [`weights::Converter`] trait), with a sidecar record.
 //! - [`collect`]: resumable collection of labelled candidates and their features.
 //! - [`dataset`]: candidate records and the f16 feature store.
 //! - [`select`]: picking one candidate: random, oracle, majority, score argmax, SWIFT-weighted
@@ -37,3 +39,4 @@ pub mod rng;
 pub mod select;
 pub mod tasks;
 pub mod train;
+pub mod weights;

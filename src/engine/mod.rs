@@ -8,12 +8,14 @@
 //!
 //! Files: `mod.rs` loading and model facts, `prompt.rs` prompt text (chat templates, the
 //! completion format for base models), `generate.rs` batched generation, `context.rs` the
-//! capturing context, `logits.rs` per-token distribution statistics.
+//! capturing context, `logits.rs` per-token distribution statistics, `quantize.rs` conversion to
+//! another weight format (llama.cpp's quantiser).
 
 mod context;
 mod generate;
 pub mod logits;
 mod prompt;
+mod quantize;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -32,6 +34,7 @@ pub use generate::{
     Reencoding, SelfCheck, StepProgress,
 };
 pub use prompt::{render_completion, ChatMessage, PromptFormat, TemplateChoice, COMPLETION_STOP};
+pub use quantize::LlamaConverter;
 
 use crate::capture::CaptureError;
 use crate::features::{SinkError, StateSpecError};
