@@ -13,7 +13,8 @@
 //! `STEM.Q8_0.gguf.conversion.json` ([`Sidecar`]) recording the source file and its sha256, the
 //! format, the llama.cpp/ggml version that converted it, and the result's size and sha256: the
 //! file is reproducible and `doctor` can say what it is. The conversion is atomic:
-//! 1. the old sidecar (if any) is removed, so nothing is valid while a conversion runs;
+//! 1. the old sidecar (if any) is removed, so nothing is valid while a conversion runs, and so
+//!    are temporary files left by a conversion that was killed;
 //! 2. the source is verified in full (size and sha256): a corrupt source is refused;
 //! 3. the converter writes a temporary `.STEM.Q8_0.gguf.XXXXXX.partial` in the same folder, which
 //!    is checked (size range, loads, one decode, the same greedy first token as the original);
@@ -424,6 +425,7 @@ pub fn convert(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err(&record)(e)),
     }
+    remove_leftovers(dir, &dest, log);
     let source = fetch::model_path(dir, model);
     log(&format!(
         "converting {} to {format} (once; verifying the source first)",
@@ -500,6 +502,28 @@ pub fn convert(
         sidecar.check
     ));
     Ok(dest)
+}
+
+/// Removes temporary files of earlier conversions to `dest` that were killed before renaming.
+fn remove_leftovers(dir: &Path, dest: &Path, log: &mut dyn FnMut(&str)) {
+    let prefix = format!(
+        ".{}.",
+        dest.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix)
+            && name.ends_with(".partial")
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            log(&format!(
+                "removed {name}, left by an interrupted conversion"
+            ));
+        }
+    }
 }
 
 /// The size range a conversion of `model` to `format` must fall in: the original's size scaled
