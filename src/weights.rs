@@ -17,7 +17,7 @@
 //!    are temporary files left by a conversion that was killed;
 //! 2. the source is verified in full (size and sha256): a corrupt source is refused;
 //! 3. the converter writes a temporary `.STEM.Q8_0.gguf.XXXXXX.partial` in the same folder, which
-//!    is checked (size range, loads, one decode, the same greedy first token as the original);
+//!    is checked (size range, loads, one decode, final states close to the original's);
 //! 4. the result is renamed into place, then the sidecar is written atomically.
 //!
 //! A conversion that fails or is killed at any point leaves no sidecar that matches a file, so
