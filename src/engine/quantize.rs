@@ -147,7 +147,7 @@ impl Converter for LlamaConverter {
         }
         let sc = conv.capture_self_check().map_err(|e| e.to_string())?;
         let (mean_cos, min_cos) = final_state_cosine(&orig, &conv).map_err(|e| e.to_string())?;
-        if !(mean_cos >= MIN_COSINE) {
+        if mean_cos.is_nan() || mean_cos < MIN_COSINE {
             return Err(format!(
                 "its final states over a check text point elsewhere than the original's (mean cosine {mean_cos:.3}, minimum {min_cos:.3}, required mean {MIN_COSINE})"
             ));
