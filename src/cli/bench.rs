@@ -903,3 +903,51 @@ fn table(r: &Report<'_>) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swift_bon::bench::VariantReport;
+
+    fn report(n: usize, plain: Vec<f64>) -> DecodeReport {
+        let s = Summary::of(plain);
+        DecodeReport {
+            n,
+            generated_tokens: 0,
+            length_finished: 0,
+            tokens_match: true,
+            variants: vec![VariantReport {
+                variant: Variant::Plain,
+                tokens_per_s: s.clone(),
+                ratio_to_plain: s.clone(),
+                cpu_ratio_to_plain: s.clone(),
+                wall_s: s.clone(),
+                cpu_s: s.clone(),
+                post_s: s,
+                generated_tokens: 0,
+                fed_tokens: 0,
+            }],
+            batch_vs_sequential: None,
+            inline_vs_two_pass: None,
+            max_score_rel_diff: None,
+        }
+    }
+
+    #[test]
+    fn formats_are_paired_per_run_against_the_first() {
+        let a = [report(8, vec![100.0, 200.0, 150.0])];
+        let b = [report(8, vec![160.0, 300.0, 300.0])];
+        let rows = format_rows(&[
+            (WeightFormat::Original, 1, &a[..]),
+            (WeightFormat::Q8_0, 2, &b[..]),
+        ]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].plain_vs_first.values, vec![1.0, 1.0, 1.0]);
+        // Per-run ratios 1.6, 1.5, 2.0: median 1.6, not the ratio of medians (200 / 150).
+        assert_eq!(rows[1].plain_vs_first.values, vec![1.6, 1.5, 2.0]);
+        assert_eq!(rows[1].plain_vs_first.median, 1.6);
+        let t = format_targets(&rows, WeightFormat::Original);
+        assert_eq!(t.len(), 1);
+        assert!(t[0].met && t[0].id == "plain_n8_vs_original_q8_0");
+    }
+}
