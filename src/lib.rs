@@ -13,6 +13,8 @@
 //! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
 //! - [`fetch`]: fetching and verifying the known small models.
 //! - [`gguf`]: a bounds-checked walk over a GGUF header, before llama.cpp reads the file.
+//! - [`weights`]: converting a known model into another weight format once (llama.cpp's own
+//!   quantiser behind the [`weights::Converter`] trait), with a sidecar record.
 //! - [`collect`]: resumable collection of labelled candidates and their features.
 //! - [`dataset`]: candidate records and the f16 feature store.
 //! - [`select`]: picking one candidate: random, oracle, majority, score argmax, SWIFT-weighted
@@ -47,3 +49,4 @@ pub mod rng;
 pub mod select;
 pub mod tasks;
 pub mod train;
+pub mod weights;

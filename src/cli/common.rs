@@ -7,6 +7,10 @@ use clap::Args;
 use swift_bon::engine::Engine;
 use swift_bon::error_class::{self, ErrorClass};
 use swift_bon::fetch::{self, KnownModel};
+use swift_bon::weights::{self, WeightFormat};
+
+/// The weight format of a known model when `--weights` is not given.
+pub const DEFAULT_WEIGHTS: WeightFormat = WeightFormat::Original;
 
 /// Options every subcommand accepts.
 #[derive(Debug, Args)]
@@ -29,28 +33,60 @@ pub struct ModelArgs {
     /// default model, fetched on first use.
     #[arg(long, short = 'm')]
     pub model: Option<String>,
+    /// Weight format of a known model: original (the published file), q8_0 or q4_0 (converted
+    /// once from it with llama.cpp's quantiser and kept beside it). Default: original.
+    #[arg(long, value_name = "FORMAT")]
+    pub weights: Option<WeightFormat>,
 }
 
 impl ModelArgs {
     /// Resolves to a file, fetching a known model when it is missing.
     pub fn resolve(&self, global: &GlobalArgs) -> anyhow::Result<PathBuf> {
-        let known: Option<&KnownModel> = match &self.model {
+        match self.known()? {
+            Some(k) => self.resolve_known(global, k, self.weights.unwrap_or(DEFAULT_WEIGHTS)),
+            None => {
+                if self.weights.is_some_and(|w| w != WeightFormat::Original) {
+                    return Err(UsageError(format!(
+                        "--weights converts a known model ({}); {} is a file: convert it yourself or pass a known name",
+                        fetch::KNOWN_MODELS
+                            .iter()
+                            .map(|m| m.name)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        self.model.as_deref().unwrap_or_default()
+                    ))
+                    .into());
+                }
+                Ok(PathBuf::from(self.model.as_deref().unwrap_or_default()))
+            }
+        }
+    }
+
+    /// The known model this resolves to (`None` for a file path).
+    pub fn known(&self) -> anyhow::Result<Option<&'static KnownModel>> {
+        Ok(match &self.model {
             None => Some(&fetch::KNOWN_MODELS[0]),
             Some(m) if looks_like_path(m) => None,
             Some(m) => Some(fetch::known_model(m)?),
-        };
-        match known {
-            Some(k) => {
-                let quiet = global.quiet;
-                let path = fetch::ensure_model(&global.models_dir, k, &mut |msg| {
-                    if !quiet {
-                        eprintln!("{msg}");
-                    }
-                })?;
-                Ok(path)
-            }
-            None => Ok(PathBuf::from(self.model.as_deref().unwrap_or_default())),
-        }
+        })
+    }
+
+    /// The path of known model `k` in `format`, fetching and converting on first use.
+    pub fn resolve_known(
+        &self,
+        global: &GlobalArgs,
+        k: &KnownModel,
+        format: WeightFormat,
+    ) -> anyhow::Result<PathBuf> {
+        let quiet = global.quiet;
+        let converter = swift_bon::engine::LlamaConverter::new();
+        let path =
+            weights::ensure_weights(&global.models_dir, k, format, &converter, &mut |msg| {
+                if !quiet {
+                    eprintln!("{msg}");
+                }
+            })?;
+        Ok(path)
     }
 
     /// Resolves and loads.

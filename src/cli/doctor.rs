@@ -20,6 +20,8 @@ struct DoctorOut<'a> {
     versions: engine::Versions,
     model: &'a ModelInfo,
     chat_template: String,
+    /// What the file is: a known model's original, or converted from one (its record).
+    weights: String,
     self_check: SelfCheck,
 }
 
@@ -31,6 +33,7 @@ pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<()> {
         versions,
         model: engine.info(),
         chat_template: engine.describe_template(&Default::default()),
+        weights: swift_bon::weights::describe_file(&engine.info().path),
         self_check: check,
     };
     if args.json {
@@ -63,6 +66,7 @@ pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<()> {
         m.fingerprint
     )?;
     outln!("  chat template  {}", out.chat_template)?;
+    outln!("  weights        {}", out.weights)?;
     let c = &out.self_check;
     outln!(
         "capture check    ok: {} tokens x {} states ({} floats/token) in one decode, {} graph nodes offered, {:.1} ms",

@@ -9,7 +9,8 @@
 //! Files: `mod.rs` loading and model facts, `prompt.rs` prompt text (chat templates, the
 //! completion format for base models), `session.rs` the steerable batched generation,
 //! `generate.rs` its options, results and one-call form, `finish.rs` why candidates stop,
-//! `context.rs` the capturing context, `logits.rs` per-token distribution statistics.
+//! `context.rs` the capturing context, `logits.rs` per-token distribution statistics,
+//! `quantize.rs` conversion to another weight format (llama.cpp's quantiser).
 
 mod context;
 mod finish;
@@ -17,6 +18,9 @@ mod generate;
 pub mod logits;
 mod prompt;
 mod session;
+// The one call into llama.cpp's quantiser: two FFI calls, each with its SAFETY comment.
+#[allow(unsafe_code)]
+mod quantize;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -41,6 +45,7 @@ pub use session::{CandidateEvent, Session, StepReport};
 pub use crate::prompt::{
     render_completion, ChatMessage, Prompt, PromptFormat, Role, TemplateChoice, COMPLETION_STOP,
 };
+pub use quantize::LlamaConverter;
 
 use crate::capture::CaptureError;
 use crate::features::{SinkError, StateSpecError};
