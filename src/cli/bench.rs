@@ -322,7 +322,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     let prompt = prompts[0].clone();
     let prompt_tokens = engine.tokenize(&prompt)?.len();
     let head = match &args.head {
-        Some(p) => Some(super::common::load_head_for(p, &engine, false)?),
+        Some(p) => Some(super::common::load_head_for(p, engine, false)?),
         None => None,
     };
     let head_states = match &head {
