@@ -12,6 +12,9 @@
 //! - [`prompt`]: chat messages, template choice, prompt formats (pure types).
 //! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
 //! - [`fetch`]: fetching and verifying the known small models.
+//! - [`locate`]: where models are fetched and heads installed (the user's cache and data
+//!   folders), so an installed binary works from any folder.
+//! - [`heads`]: finding heads: shipped in the binary, installed by the user, or given as files.
 //! - [`collect`]: resumable collection of labelled candidates and their features.
 //! - [`dataset`]: candidate records and the f16 feature store.
 //! - [`select`]: picking one candidate: random, oracle, majority, score argmax, SWIFT-weighted
@@ -37,6 +40,8 @@ pub mod features;
 pub mod fetch;
 pub mod fsutil;
 pub mod head;
+pub mod heads;
+pub mod locate;
 pub mod prompt;
 pub mod prune;
 pub mod rng;

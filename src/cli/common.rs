@@ -16,9 +16,17 @@ pub struct GlobalArgs {
     /// Only errors on stderr; no progress bars.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Folder that known models are fetched into.
-    #[arg(long, global = true, env = fetch::MODELS_DIR_ENV, default_value = "models")]
-    pub models_dir: PathBuf,
+    /// Folder that known models are fetched into and looked for in (default: the user's cache
+    /// folder, e.g. ~/.cache/swift-bon/models, and a checkout's models/ where a model already is).
+    #[arg(long, global = true, env = fetch::MODELS_DIR_ENV)]
+    pub models_dir: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    /// Where models are looked for and fetched into.
+    pub fn model_dirs(&self) -> swift_bon::locate::ModelDirs {
+        swift_bon::locate::ModelDirs::resolve(self.models_dir.as_deref())
+    }
 }
 
 /// Which model to load.
@@ -41,7 +49,7 @@ impl ModelArgs {
         match known {
             Some(k) => {
                 let quiet = global.quiet;
-                let path = fetch::ensure_model(&global.models_dir, k, &mut |msg| {
+                let path = global.model_dirs().ensure(k, &mut |msg| {
                     if !quiet {
                         eprintln!("{msg}");
                     }
@@ -142,6 +150,28 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let s = serde_json::to_string_pretty(value)?;
     println!("{s}");
     Ok(())
+}
+
+/// Checks a head against the loaded model: a shape mismatch is refused, a fingerprint mismatch
+/// is a warning (an error with `strict`).
+pub fn check_head_for(
+    head: swift_bon::head::Head,
+    name: &str,
+    engine: &Engine,
+    strict: bool,
+) -> anyhow::Result<swift_bon::head::Head> {
+    if let Some(warning) = head
+        .check_model(&engine.info().identity(), strict)
+        .with_context(|| {
+            format!(
+                "head {name} does not fit model {}",
+                engine.info().path.display()
+            )
+        })?
+    {
+        tracing::warn!("{warning}");
+    }
+    Ok(head)
 }
 
 /// Loads a head and checks it against the loaded model: a shape mismatch is refused, a

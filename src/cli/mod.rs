@@ -8,6 +8,7 @@ mod doctor;
 mod eval;
 mod fetch;
 mod head;
+mod heads;
 mod sample;
 mod train;
 
@@ -42,6 +43,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Best-of-k accuracy of heads and baselines on a collection, with a plot.
     Eval(eval::EvalArgs),
+    /// List, install and remove SWIFT heads (shipped ones are inside the binary).
+    Heads(heads::HeadsArgs),
     /// Print a head's metadata and parameter count.
     Inspect(head::InspectArgs),
     /// Convert a reference PyTorch checkpoint into a swift-bon head.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Collect(a) => collect::run(&cli.global, a),
         Command::Train(a) => train::run_train(&cli.global, a),
         Command::Eval(a) => eval::run(&cli.global, a),
+        Command::Heads(a) => heads::run(&cli.global, a),
         Command::Inspect(a) => head::run_inspect(&cli.global, a),
         Command::ImportHead(a) => head::run_import(&cli.global, a),
         Command::Bench(a) => bench::run(&cli.global, a),
