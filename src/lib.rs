@@ -26,6 +26,8 @@
 //! - [`head`]: the SWIFT head: per-token gate and reward, streaming scoring, head files, import
 //!   of reference PyTorch checkpoints.
 //! - [`train`]: training a head from stored features (losses, gradients, AdamW, early stopping).
+//! - [`serve`]: the OpenAI-compatible surface of `swift-bon serve` (requests, errors, responses,
+//!   streaming), without the HTTP stack.
 //! - [`bench`]: benchmarks of inline capture and scoring against the alternatives.
 #![warn(missing_docs)]
 
@@ -46,5 +48,6 @@ pub mod prompt;
 pub mod prune;
 pub mod rng;
 pub mod select;
+pub mod serve;
 pub mod tasks;
 pub mod train;
