@@ -257,6 +257,12 @@ pub struct CandidateReport {
     pub pruned: bool,
     /// Whether it was chosen.
     pub chosen: bool,
+    /// Generated token ids (for per-token log-probabilities; not in JSON).
+    #[serde(skip)]
+    pub token_ids: Vec<i32>,
+    /// Log-probability of each generated token (not in JSON).
+    #[serde(skip)]
+    pub token_logprobs: Vec<f32>,
 }
 
 /// Wall-clock split of a run.
@@ -340,6 +346,16 @@ impl BestOfN {
     /// the head was trained.
     pub fn with_head(self, head: Head) -> Result<Self, BonError> {
         Ok(self.with_head_checked(head, false)?.0)
+    }
+
+    /// Drops the head: majority vote, and the default prompt policy (a server switching between
+    /// heads and plain voting on one engine).
+    #[must_use]
+    pub fn without_head(mut self) -> Self {
+        self.head = None;
+        self.policy = PromptPolicy::default();
+        self.selection = Selection::Majority;
+        self
     }
 
     /// [`BestOfN::with_head`], refusing a fingerprint mismatch when `strict`, and returning the
@@ -509,6 +525,8 @@ impl BestOfN {
                 finish: c.finish,
                 pruned: pruned[i],
                 chosen: i == chosen,
+                token_ids: c.tokens.clone(),
+                token_logprobs: c.token_logprobs.clone(),
             })
             .collect();
         Ok(Answer {

@@ -151,6 +151,8 @@ fn ask_without_a_head_says_so_and_offers_other_selectors() {
         .args([
             "ask",
             "What is 2 + 3?",
+            "--task",
+            "gsm8k",
             "-n",
             "2",
             "--max-tokens",
@@ -159,9 +161,11 @@ fn ask_without_a_head_says_so_and_offers_other_selectors() {
             model.to_str().unwrap(),
         ])
         .env(swift_bon::fetch::MODELS_DIR_ENV, empty.path())
+        // No installed heads; the shipped ones (arithmetic, coinflip) were not trained on gsm8k.
+        .env(swift_bon::locate::HEADS_DIR_ENV, empty.path())
         .output()
         .unwrap();
-    assert_clean_error(&out, "no SWIFT head");
+    assert_clean_error(&out, "no SWIFT head trained on gsm8k");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("--select majority") && err.contains("--select logprob"),

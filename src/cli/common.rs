@@ -13,7 +13,7 @@ use swift_bon::weights::{self, WeightFormat};
 pub const DEFAULT_WEIGHTS: WeightFormat = WeightFormat::Original;
 
 /// Options every subcommand accepts.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// More log output on stderr (-v: info, -vv: debug including llama.cpp).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -21,9 +21,17 @@ pub struct GlobalArgs {
     /// Only errors on stderr; no progress bars.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Folder that known models are fetched into.
-    #[arg(long, global = true, env = fetch::MODELS_DIR_ENV, default_value = "models")]
-    pub models_dir: PathBuf,
+    /// Folder that known models are fetched into and looked for in (default: the user's cache
+    /// folder, e.g. ~/.cache/swift-bon/models, and a checkout's models/ where a model already is).
+    #[arg(long, global = true, env = fetch::MODELS_DIR_ENV)]
+    pub models_dir: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    /// Where models are looked for and fetched into.
+    pub fn model_dirs(&self) -> swift_bon::locate::ModelDirs {
+        swift_bon::locate::ModelDirs::resolve(self.models_dir.as_deref())
+    }
 }
 
 /// Which model to load.
@@ -80,13 +88,23 @@ impl ModelArgs {
     ) -> anyhow::Result<PathBuf> {
         let quiet = global.quiet;
         let converter = swift_bon::engine::LlamaConverter::new();
-        let path =
-            weights::ensure_weights(&global.models_dir, k, format, &converter, &mut |msg| {
-                if !quiet {
-                    eprintln!("{msg}");
-                }
-            })?;
-        Ok(path)
+        let mut log = |msg: &str| {
+            if !quiet {
+                eprintln!("{msg}");
+            }
+        };
+        let dirs = global.model_dirs();
+        if format == WeightFormat::Original {
+            return Ok(dirs.ensure(k, &mut log)?);
+        }
+        // A conversion lives beside its original, wherever that was found.
+        let dir = dirs
+            .find(k)
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| dirs.fetch_into.clone());
+        Ok(weights::ensure_weights(
+            &dir, k, format, &converter, &mut log,
+        )?)
     }
 
     /// Resolves and loads.
@@ -194,6 +212,28 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let s = serde_json::to_string_pretty(value)?;
     outln!("{s}")?;
     Ok(())
+}
+
+/// Checks a head against the loaded model: a shape mismatch is refused, a fingerprint mismatch
+/// is a warning (an error with `strict`).
+pub fn check_head_for(
+    head: swift_bon::head::Head,
+    name: &str,
+    engine: &Engine,
+    strict: bool,
+) -> anyhow::Result<swift_bon::head::Head> {
+    if let Some(warning) = head
+        .check_model(&engine.info().identity(), strict)
+        .with_context(|| {
+            format!(
+                "head {name} does not fit model {}",
+                engine.info().path.display()
+            )
+        })?
+    {
+        tracing::warn!("{warning}");
+    }
+    Ok(head)
 }
 
 /// Loads a head and checks it against the loaded model: a shape mismatch is refused, a

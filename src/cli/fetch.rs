@@ -24,7 +24,12 @@ pub struct FetchArgs {
 
 pub fn run(global: &GlobalArgs, args: FetchArgs) -> anyhow::Result<()> {
     let model = fetch::known_model(&args.name)?;
-    let dir = &global.models_dir;
+    // A copy already present (in the cache or a checkout) is verified where it is.
+    let dirs = global.model_dirs();
+    let found = dirs
+        .find(model)
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()));
+    let dir = &found.unwrap_or(dirs.fetch_into);
     let quiet = global.quiet;
     let mut log = |m: &str| {
         if !quiet {

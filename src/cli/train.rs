@@ -20,6 +20,10 @@ pub struct TrainArgs {
     /// Output head (writes OUT.safetensors and OUT.yaml).
     #[arg(long)]
     pub out: PathBuf,
+    /// Also install the trained head into the user's heads folder (see `swift-bon heads`), so
+    /// `ask` and `serve` find it from any folder.
+    #[arg(long)]
+    pub install: bool,
     /// States the head reads (must have been collected): all, last:K, or a list.
     #[arg(long)]
     pub layers: Option<StateSpec>,
@@ -168,6 +172,10 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         fmt_opt(best.val_auc_per_problem, 3),
         fmt_opt(best.val_bon_accuracy, 3),
     )?;
+    if args.install {
+        let (installed, _) = swift_bon::heads::HeadCatalog::for_user().install(&args.out, None)?;
+        outln!("installed {}", installed.display())?;
+    }
     Ok(())
 }
 
