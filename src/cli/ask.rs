@@ -164,12 +164,18 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         });
     }
     if args.show_all {
-        println!(
+        outln!(
             "{:>1} {:>3} {:>9} {:>9} {:>6} {:<7} {:<12} text",
-            "", "#", "swift", "logprob", "tokens", "finish", "answer"
-        );
+            "",
+            "#",
+            "swift",
+            "logprob",
+            "tokens",
+            "finish",
+            "answer"
+        )?;
         for c in &answer.candidates {
-            println!(
+            outln!(
                 "{:>1} {:>3} {:>9} {:>9.3} {:>6} {:<7} {:<12} {}",
                 if c.chosen { ">" } else { "" },
                 c.index,
@@ -179,9 +185,9 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
                 c.finish.as_str(),
                 one_line(c.answer.as_deref().unwrap_or("-"), 12),
                 one_line(&c.text, 60)
-            );
+            )?;
         }
-        println!();
+        outln!()?;
     }
     if !global.quiet {
         let pruned = answer.n_pruned();
@@ -206,7 +212,7 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
             }
         );
     }
-    println!("{}", answer.text.trim());
+    outln!("{}", answer.text.trim())?;
     Ok(())
 }
 
