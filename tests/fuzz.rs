@@ -52,10 +52,15 @@ fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-fn sig<T, E: std::fmt::Display>(r: &Result<T, E>, ok: impl FnOnce(&T) -> String) -> String {
+/// The outcome of a parse: the shape of a success, or the whole error chain (a cause returned
+/// as `source()`, such as the YAML parser's message, is part of the behaviour).
+fn sig<T, E: std::error::Error + 'static>(
+    r: &Result<T, E>,
+    ok: impl FnOnce(&T) -> String,
+) -> String {
     match r {
         Ok(v) => format!("ok:{}", ok(v)),
-        Err(e) => format!("err:{e}"),
+        Err(e) => format!("err:{}", swift_bon::error_class::chain_text(e)),
     }
 }
 
