@@ -170,7 +170,7 @@ struct Reply {
 impl Reply {
     fn json(&self) -> Value {
         serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+            .unwrap_or_else(|e| panic!("not JSON ({e}), status {}: {:?}", self.status, self.body))
     }
     fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -43,11 +43,13 @@ type AppState = Arc<App>;
 /// The router.
 pub fn router(app: AppState) -> Router {
     Router::new()
-        .route("/health", get(health))
-        .route("/v1/health", get(health))
-        .route("/v1/models", get(models))
-        .route("/v1/chat/completions", post(chat))
-        .route("/v1/completions", post(completions))
+        // Each route answers another method with the OpenAI error object too (axum's own 405
+        // has an empty body).
+        .route("/health", get(health).fallback(no_route))
+        .route("/v1/health", get(health).fallback(no_route))
+        .route("/v1/models", get(models).fallback(no_route))
+        .route("/v1/chat/completions", post(chat).fallback(no_route))
+        .route("/v1/completions", post(completions).fallback(no_route))
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
