@@ -27,13 +27,13 @@ heldout() {
   mkdir -p data
   python3 scripts/word-problems.py --seed 7007 --count 40 > data/words-test.jsonl
   $B collect --task arithmetic --count 50 --seed 2002 "${COLLECT[@]}" --out data/arith-test
-  $B collect --task coinflip --count 40 --seed 3003 "${COLLECT[@]}" --out data/coin-test
+  $B collect --task coinflip --count 20 --seed 3003 "${COLLECT[@]}" --out data/coin-test
   $B collect --task "{\"task\":\"jsonl\",\"path\":\"data/words-test.jsonl\",\"answer\":\"number\",\"instruction\":\"$ARITH\"}" \
     "${COLLECT[@]}" --out data/words-test
   $B eval --data data/arith-test --head models/smollm2-135m-arith --prune "$DEFAULT" --prune top:0.5,warmup=16,every=16,min=2 \
     "${K[@]}" --prune-plot models/prune-smollm2-arith.svg
   $B eval --data data/coin-test --head models/smollm2-135m-coinflip --prune "$DEFAULT" "${K[@]}" --early-stop \
-    --prune-select swift,swift-vote
+    --prune-select swift,swift-vote,majority
   $B eval --data data/words-test --head models/smollm2-135m-arith --prune "$DEFAULT" "${K[@]}"
 }
 
