@@ -214,10 +214,15 @@ fn http(
     req.push_str("\r\n");
     s.write_all(req.as_bytes())?;
     if let Some(b) = body {
-        s.write_all(b)?;
+        // A server refusing a large body may answer (and close) before it is all sent.
+        let _ = s.write_all(b);
     }
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
+    if let Err(e) = s.read_to_end(&mut raw) {
+        if raw.is_empty() {
+            return Err(e);
+        }
+    }
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();

@@ -228,28 +228,42 @@ impl Drop for CancelGuard {
     }
 }
 
+/// Reads the body up to `limit` bytes. A larger body is still read (and dropped) up to a bound,
+/// so that the client, still sending, reads the 413 instead of a reset connection.
 async fn read_body(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    use futures_util::StreamExt as _;
+    let drain_cap = limit.saturating_mul(8).max(8 << 20);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if declared.is_some_and(|n| n > drain_cap) {
         return Err(ApiError::too_large(limit));
     }
-    axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|e| {
-            let text = format!("{e}");
-            let chain = std::error::Error::source(&e)
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            if text.contains("length limit") || chain.contains("length limit") {
-                ApiError::too_large(limit)
-            } else {
-                ApiError::invalid_json(format!("the body could not be read: {text}"))
+    let mut stream = req.into_body().into_data_stream();
+    let mut body = Vec::new();
+    let mut total = 0usize;
+    let read = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::invalid_json(format!("the body could not be read: {e}")))?;
+            total += chunk.len();
+            if total <= limit {
+                body.extend_from_slice(&chunk);
+            } else if total > drain_cap {
+                break;
             }
-        })
+        }
+        Ok::<(), ApiError>(())
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .map_err(|_| ApiError::invalid_json("the body did not arrive within 30 s"))??;
+    if total > limit {
+        return Err(ApiError::too_large(limit));
+    }
+    Ok(body.into())
 }
 
 fn retry_after(app: &App) -> u64 {
