@@ -129,7 +129,8 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--concurrency", default="1,4")
-    ap.add_argument("--prune", default="top:0.5,warmup=8,every=8,min=1")
+    ap.add_argument("--prune", default="top:0.5,warmup=8,every=8,min=1;top:0.125,warmup=8,every=8,min=1",
+                    help="pruning policies of the streamed cases, separated by ';'")
     ap.add_argument("--json", default=None, help="also write the results here")
     a = ap.parse_args()
 
@@ -158,8 +159,9 @@ def main():
         for c in [int(x) for x in a.concurrency.split(",")]:
             rows.append(run_case(host, port, "plain", a.requests, c, base, False))
         rows.append(run_case(host, port, "stream", a.requests, 1, base, True))
-        pruned = dict(base, swift_bon={"prune": a.prune})
-        rows.append(run_case(host, port, f"stream, prune {a.prune}", a.requests, 1, pruned, True))
+        for policy in a.prune.split(";"):
+            pruned = dict(base, swift_bon={"prune": policy})
+            rows.append(run_case(host, port, f"stream, prune {policy}", a.requests, 1, pruned, True))
         rss = None
         try:
             with open(f"/proc/{srv.pid}/status") as f:
