@@ -520,7 +520,7 @@ impl BestOfN {
                 answer: answers[i].clone(),
                 swift_score: scores.as_ref().map(|s| s[i]),
                 tokens: c.tokens.len(),
-                decoded_tokens: c.n_covered.max(fed_without_features(c)),
+                decoded_tokens: c.n_fed,
                 mean_logprob: logprob[i],
                 finish: c.finish,
                 pruned: pruned[i],
@@ -697,16 +697,6 @@ fn vote_weights(
         }
     }
     by_answer.into_iter().map(|(_, w)| w).collect()
-}
-
-/// Without features nothing is covered; a candidate then fed one token per sampled token but
-/// its last.
-fn fed_without_features(c: &crate::engine::Candidate) -> usize {
-    if c.n_covered == 0 {
-        c.tokens.len().saturating_sub(1)
-    } else {
-        0
-    }
 }
 
 /// Picks among the eligible (unpruned) candidates; candidates with an extracted answer come

@@ -218,6 +218,7 @@ impl Engine {
                 token_self_certainty: Vec::new(),
                 finish: FinishReason::Length,
                 n_covered: 0,
+                n_fed: 0,
             })
             .collect();
         let live: Vec<Live> = cands
@@ -446,6 +447,9 @@ impl<S: FeatureSink + ?Sized> Session<'_, '_, S> {
             self.sink.end().map_err(EngineError::Sink)?;
         }
         let engine = self.engine;
+        for (c, l) in self.cands.iter_mut().zip(&self.live) {
+            c.n_fed = l.fed;
+        }
         for c in &mut self.cands {
             let body: &[i32] = match c.finish {
                 FinishReason::Eos => &c.tokens[..c.tokens.len() - 1],

@@ -83,10 +83,11 @@ pub fn replay(
     let mut step = 0;
     while step < max_rows {
         step += 1;
-        let live_after = |j: usize, pruned: &[Option<usize>]| {
+        // Still to be fed after this step (online: not complete).
+        let undecided_at = |j: usize, pruned: &[Option<usize>]| {
             pruned[j].is_none() && step < cands[subset[j]].rows()
         };
-        if !(0..m).any(|j| live_after(j, &pruned_at)) {
+        if !(0..m).any(|j| undecided_at(j, &pruned_at)) {
             break;
         }
         if let Some(p) = pruner.as_mut() {
@@ -105,9 +106,7 @@ pub fn replay(
             }
         }
         if vote && early_stop {
-            let undecided = (0..m)
-                .filter(|&j| pruned_at[j].is_none() && step < cands[subset[j]].rows())
-                .count();
+            let undecided = (0..m).filter(|&j| undecided_at(j, &pruned_at)).count();
             if undecided > 0 {
                 let mut by: Vec<(&str, f64)> = Vec::new();
                 for j in 0..m {
