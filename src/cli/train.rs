@@ -37,7 +37,9 @@ pub struct TrainArgs {
     /// raw features and 0.851 / 0.254 for standardize.
     #[arg(long, default_value = "rms")]
     pub norm: Normalization,
-    /// Loss: ce (binary cross-entropy on the score, the reference) or pairwise.
+    /// Loss: ce (binary cross-entropy on the score, the reference), pairwise (logistic loss on
+    /// every correct-incorrect pair of a problem) or listwise (softmax over a problem's candidates
+    /// against its correct ones: only the order within a problem counts).
     #[arg(long, default_value = "ce")]
     pub loss: Loss,
     /// Maximum epochs (early stopping on validation loss keeps the best epoch).

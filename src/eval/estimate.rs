@@ -69,10 +69,28 @@ pub fn expected_oracle(correct: &[bool], k: usize) -> f64 {
 /// the subset and no better-ranked one is: P = C(#worse, k-1) / C(N, k). Panics unless
 /// 1 <= k <= N.
 pub fn argmax_win_probabilities(scores: &[f64], k: usize) -> Vec<f64> {
+    win_probabilities(scores, None, k)
+}
+
+/// [`argmax_win_probabilities`] with the answered candidates ranked above every unanswered one
+/// (`answered[i]`), the order of the pool's `Argmax` selector: a subset's answered members are
+/// preferred, by score, over its unanswered ones.
+pub fn answered_argmax_win_probabilities(scores: &[f64], answered: &[bool], k: usize) -> Vec<f64> {
+    assert_eq!(scores.len(), answered.len());
+    win_probabilities(scores, Some(answered), k)
+}
+
+fn win_probabilities(scores: &[f64], answered: Option<&[bool]>, k: usize) -> Vec<f64> {
     let n = scores.len();
     assert!((1..=n).contains(&k), "k = {k} outside 1..={n}");
+    let first = |i: usize| answered.is_none_or(|a| a[i]);
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&i, &j| compare_scores(scores[j], scores[i]).then(i.cmp(&j)));
+    order.sort_by(|&i, &j| {
+        first(j)
+            .cmp(&first(i))
+            .then(compare_scores(scores[j], scores[i]))
+            .then(i.cmp(&j))
+    });
     let mut p = vec![0.0; n];
     for (rank, &i) in order.iter().enumerate() {
         let worse = n - 1 - rank;
@@ -82,12 +100,58 @@ pub fn argmax_win_probabilities(scores: &[f64], k: usize) -> Vec<f64> {
     p
 }
 
+/// Expected accuracy of a uniform pick among the answered members of a uniformly random k-subset
+/// (any member when none is answered). Given that the subset holds a >= 1 answered candidates,
+/// they are a uniform a-subset of the A answered ones, so each is correct with probability
+/// (correct answered) / A whatever a is: E = P(a >= 1) (correct answered) / A
+/// + P(a = 0) (correct unanswered) / (N - A). Panics unless 1 <= k <= N.
+pub fn expected_random_answered(correct: &[bool], answered: &[bool], k: usize) -> f64 {
+    let n = correct.len();
+    assert_eq!(n, answered.len());
+    assert!((1..=n).contains(&k), "k = {k} outside 1..={n}");
+    let a = answered.iter().filter(|&&x| x).count();
+    let hits = |want: bool| {
+        correct
+            .iter()
+            .zip(answered)
+            .filter(|&(&c, &x)| c && x == want)
+            .count() as f64
+    };
+    let none_answered = binomial_ratio(n - a, n, k);
+    let mut e = 0.0;
+    if a > 0 {
+        e += (1.0 - none_answered) * hits(true) / a as f64;
+    }
+    if a < n {
+        e += none_answered * hits(false) / (n - a) as f64;
+    }
+    e
+}
+
 /// Expected accuracy of the score argmax over uniformly random k-subsets (closed form; see
 /// [`argmax_win_probabilities`]). Panics unless 1 <= k <= N.
 pub fn expected_argmax(scores: &[f64], correct: &[bool], k: usize) -> f64 {
     assert_eq!(scores.len(), correct.len());
-    argmax_win_probabilities(scores, k)
-        .iter()
+    expected_wins(&argmax_win_probabilities(scores, k), correct)
+}
+
+/// Expected accuracy of the pool's `Argmax` selector (answered candidates first, then by score)
+/// over uniformly random k-subsets; see [`answered_argmax_win_probabilities`].
+pub fn expected_answered_argmax(
+    scores: &[f64],
+    answered: &[bool],
+    correct: &[bool],
+    k: usize,
+) -> f64 {
+    assert_eq!(scores.len(), correct.len());
+    expected_wins(
+        &answered_argmax_win_probabilities(scores, answered, k),
+        correct,
+    )
+}
+
+fn expected_wins(p: &[f64], correct: &[bool]) -> f64 {
+    p.iter()
         .zip(correct)
         .filter(|(_, &c)| c)
         .map(|(p, _)| p)
@@ -170,8 +234,8 @@ impl Default for SubsetBudget {
 }
 
 /// Accuracy of `selector` on the first k candidates (the reference BoN@k of one problem: 0 or 1),
-/// except `Random`, whose value is its expectation over the random pick: the mean correctness of
-/// the first k. Panics unless 1 <= k <= N.
+/// except `Random` and `RandomAnswered`, whose value is the expectation over the random pick (for
+/// `Random` the mean correctness of the first k). Panics unless 1 <= k <= N.
 pub fn first_k(pool: &Pool, selector: &Selector, k: usize) -> f64 {
     assert!(
         (1..=pool.len()).contains(&k),
@@ -182,8 +246,13 @@ pub fn first_k(pool: &Pool, selector: &Selector, k: usize) -> f64 {
 }
 
 fn first_k_with(pool: &Pool, selector: &Selector, k: usize, scratch: &mut Scratch) -> f64 {
-    if let Selector::Random = selector {
-        return expected_random(&pool.correct()[..k]);
+    match selector {
+        Selector::Random => return expected_random(&pool.correct()[..k]),
+        Selector::RandomAnswered => {
+            let answered: Vec<bool> = (0..k).map(|i| pool.is_answered(i)).collect();
+            return expected_random_answered(&pool.correct()[..k], &answered, k);
+        }
+        _ => {}
     }
     let subset: Vec<usize> = (0..k).collect();
     // Only Random draws from the generator, and it is handled above.
@@ -192,7 +261,7 @@ fn first_k_with(pool: &Pool, selector: &Selector, k: usize, scratch: &mut Scratc
 }
 
 /// Expected accuracy of `selector` over uniformly random k-subsets of the pool: closed form for
-/// `Random`, `Oracle` and `Argmax`; otherwise exact enumeration of the C(N, k) subsets when that
+/// `Random`, `RandomAnswered`, `Oracle` and `Argmax`; otherwise exact enumeration of the C(N, k) subsets when that
 /// is at most `budget.exact_budget`, else the mean over `budget.draws` random subsets drawn from
 /// `rng`. Panics unless 1 <= k <= N.
 pub fn expected_accuracy(
@@ -244,13 +313,20 @@ pub(crate) fn expected_many(
         std_error: 0.0,
         method: Method::Exact,
     };
+    let answered: Vec<bool> = (0..n).map(|i| pool.is_answered(i)).collect();
     let mut out: Vec<Option<Estimate>> = selectors
         .iter()
         .map(|s| match *s {
             Selector::Random => Some(exact(expected_random(pool.correct()))),
+            Selector::RandomAnswered => Some(exact(expected_random_answered(
+                pool.correct(),
+                &answered,
+                k,
+            ))),
             Selector::Oracle => Some(exact(expected_oracle(pool.correct(), k))),
-            Selector::Argmax { score } => Some(exact(expected_argmax(
+            Selector::Argmax { score } => Some(exact(expected_answered_argmax(
                 pool.scores(score),
+                &answered,
                 pool.correct(),
                 k,
             ))),

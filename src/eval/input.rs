@@ -248,6 +248,7 @@ impl ProblemSet {
     pub fn default_selectors(&self) -> Vec<NamedSelector> {
         let mut out = vec![
             NamedSelector::new("random", Selector::Random),
+            NamedSelector::new("random-answered", Selector::RandomAnswered),
             NamedSelector::new("oracle", Selector::Oracle),
             NamedSelector::new("majority", Selector::Majority),
         ];

@@ -5,9 +5,11 @@
 //! - `first_k`: the reference metric BoN@k, the selector applied to the FIRST k candidates (one
 //!   draw per problem, hence noisy). For `random` it is the mean correctness of the first k.
 //! - `expected`: the expectation over all C(N, k) k-subsets of the candidates, far less noisy.
-//!   Closed forms: `random` = mean correctness; `oracle` = 1 - C(#incorrect, k) / C(N, k);
-//!   score argmax: rank candidates by (score desc, index asc); candidate j wins a random k-subset
-//!   iff it is in it and no better-ranked candidate is, so P(j) = C(#worse, k-1) / C(N, k).
+//!   Closed forms: `random` = mean correctness; `random-answered` (a uniform pick among the
+//!   subset's answered candidates) = P(subset has one) x correct / answered; `oracle` =
+//!   1 - C(#incorrect, k) / C(N, k); score argmax: rank candidates by (answered first, score
+//!   desc, index asc); candidate j wins a random k-subset iff it is in it and no better-ranked
+//!   candidate is, so P(j) = C(#worse, k-1) / C(N, k).
 //!   Other selectors (majority, weighted vote, fusions) enumerate every subset when there are at
 //!   most [`EvalConfig::exact_budget`] of them, and otherwise average over
 //!   [`EvalConfig::draws`] uniformly random subsets (seeded), reporting the Monte Carlo standard
@@ -49,8 +51,8 @@
 //!   },
 //!   "selectors": [                  // column order of every row's cells
 //!     { "name": "swift-vote", "kind": "weighted_vote", "scores": ["swift"] }
-//!     // kind: random | oracle | majority | argmax | weighted_vote | fusion_ranking |
-//!     //       fusion_scaling; scores: names of the score columns it reads
+//!     // kind: random | random_answered | oracle | majority | argmax | weighted_vote |
+//!     //       fusion_ranking | fusion_scaling; scores: names of the score columns it reads
 //!   ],
 //!   "scores": [
 //!     { "name": "swift",
@@ -87,8 +89,9 @@ mod report;
 /// The crate's one AUC, shared with training (see [`crate::head::auc`]).
 pub use crate::head::auc;
 pub use estimate::{
-    argmax_win_probabilities, binomial, expected_accuracy, expected_argmax, expected_oracle,
-    expected_random, first_k, Estimate, Method, SubsetBudget,
+    answered_argmax_win_probabilities, argmax_win_probabilities, binomial, expected_accuracy,
+    expected_answered_argmax, expected_argmax, expected_oracle, expected_random,
+    expected_random_answered, first_k, Estimate, Method, SubsetBudget,
 };
 pub use input::{HeadScores, Problem, ProblemSet, LOGPROB, SELF_CERTAINTY};
 pub use plot::{find_system_font, plot, PlotError, PlotMetric, PlotOptions, FONT_PATHS};

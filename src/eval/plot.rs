@@ -214,6 +214,11 @@ fn looks(report: &Report) -> Vec<Look> {
                 dashed: true,
                 marker: 0,
             },
+            "random_answered" => Look {
+                color: RGBColor(140, 140, 140),
+                dashed: true,
+                marker: 1,
+            },
             "oracle" => Look {
                 color: RGBColor(0, 0, 0),
                 dashed: true,

@@ -12,6 +12,7 @@ const NAN: f64 = f64::NAN;
 fn all_selectors() -> Vec<Selector> {
     vec![
         Selector::Random,
+        Selector::RandomAnswered,
         Selector::Oracle,
         Selector::Majority,
         Selector::Argmax { score: 0 },
@@ -69,6 +70,20 @@ fn brute_force(pool: &Pool, selector: &Selector, k: usize) -> f64 {
                     .map(|&i| pool.is_correct(i))
                     .collect::<Vec<_>>(),
             ),
+            // A uniform pick among the subset's answered members (all of them if none is).
+            Selector::RandomAnswered => {
+                let answered: Vec<usize> = subset
+                    .iter()
+                    .copied()
+                    .filter(|&i| pool.is_answered(i))
+                    .collect();
+                let from = if answered.is_empty() {
+                    &subset
+                } else {
+                    &answered
+                };
+                expected_random(&from.iter().map(|&i| pool.is_correct(i)).collect::<Vec<_>>())
+            }
             _ => {
                 let pick = selector.select(pool, &subset, &mut Rng::new(0)).unwrap();
                 f64::from(u8::from(pool.is_correct(pick)))
@@ -438,6 +453,18 @@ fn first_k_uses_the_first_candidates() {
                 let got = first_k(&pool, &sel, k);
                 let want = match sel {
                     Selector::Random => expected_random(&pool.correct()[..k]),
+                    Selector::RandomAnswered => {
+                        let answered: Vec<bool> = (0..k).map(|i| pool.is_answered(i)).collect();
+                        let from: Vec<usize> = (0..k).filter(|&i| answered[i]).collect();
+                        let from = if from.is_empty() {
+                            prefix.clone()
+                        } else {
+                            from
+                        };
+                        expected_random(
+                            &from.iter().map(|&i| pool.is_correct(i)).collect::<Vec<_>>(),
+                        )
+                    }
                     _ => {
                         let pick = sel.select(&pool, &prefix, &mut Rng::new(0)).unwrap();
                         f64::from(u8::from(pool.is_correct(pick)))
@@ -599,7 +626,14 @@ fn self_certainty_and_gaps() {
         .collect();
     assert_eq!(
         names,
-        ["random", "oracle", "majority", "logprob", "self-certainty"]
+        [
+            "random",
+            "random-answered",
+            "oracle",
+            "majority",
+            "logprob",
+            "self-certainty"
+        ]
     );
 }
 
@@ -616,6 +650,7 @@ fn default_selectors_per_head() {
         names,
         [
             "random",
+            "random-answered",
             "oracle",
             "majority",
             "logprob",
@@ -626,7 +661,7 @@ fn default_selectors_per_head() {
         ]
     );
     assert_eq!(
-        set.default_selectors()[6].selector,
+        set.default_selectors()[7].selector,
         Selector::FusionRanking { a: 1, b: 0 }
     );
 }
@@ -769,7 +804,7 @@ fn json_key_set_is_pinned() {
     );
     assert_eq!(v["schema_version"], SCHEMA_VERSION);
     assert_eq!(v["rows"][0]["cells"][0]["method"], "exact");
-    assert_eq!(v["selectors"][5]["kind"], "weighted_vote");
+    assert_eq!(v["selectors"][6]["kind"], "weighted_vote");
     // The JSON form reads back into the same report.
     let back: Report = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(back, report);

@@ -15,12 +15,19 @@
 //! - Score ties go to the earliest candidate (SWIFT.md §5).
 //! - Answers are compared after trimming surrounding whitespace (the task's checker has already
 //!   normalised them); an answer that is `None` or blank does not vote.
+//! - **A candidate without an answer is never picked while a member of the subset has one**, by
+//!   every selector but `Random` and `Oracle`: score-based rules (argmax, both fusions) rank the
+//!   subset's answered members only, and votes count only answers. A reply with no final answer
+//!   cannot be right, so a head that ranks it first (it may well score a fluent, unfinished
+//!   reply highly) would throw the question away. `Random` stays the plain pass@1 baseline;
+//!   `RandomAnswered` is the baseline a score must beat: a uniform pick among the answered.
 //!
 //! The selectors:
 //!
 //! | [`Selector`] | picks |
 //! | --- | --- |
 //! | `Random` | a uniformly random member (expected accuracy = mean correctness, pass@1) |
+//! | `RandomAnswered` | a uniformly random answered member (any member when none has an answer) |
 //! | `Oracle` | the earliest correct member, else the earliest member (accuracy = pass@k) |
 //! | `Majority` | the most frequent answer ([`majority`]) |
 //! | `Argmax` | the highest score ([`argmax`]) |
@@ -205,6 +212,21 @@ impl Pool {
     pub fn all(&self) -> Vec<usize> {
         (0..self.len()).collect()
     }
+
+    /// Whether candidate `i` has an answer.
+    pub fn is_answered(&self, i: usize) -> bool {
+        self.answer_ids[i].is_some()
+    }
+
+    /// The members of `subset` that have an answer, into `out` (in subset order); when none has
+    /// one, the whole subset: the candidates a score-based selector may pick.
+    pub(crate) fn eligible_into(&self, subset: &[usize], out: &mut Vec<usize>) {
+        out.clear();
+        out.extend(subset.iter().copied().filter(|&i| self.is_answered(i)));
+        if out.is_empty() {
+            out.extend_from_slice(subset);
+        }
+    }
 }
 
 /// How to pick a candidate. Score columns are indices into the [`Pool`]'s columns.
@@ -213,6 +235,9 @@ impl Pool {
 pub enum Selector {
     /// A uniformly random member of the subset.
     Random,
+    /// A uniformly random member among the subset's answered ones (any member when none has an
+    /// answer): what a score has to beat to show it knows more than "has an answer".
+    RandomAnswered,
     /// The earliest correct member, or the earliest member when none is correct.
     Oracle,
     /// Majority vote over answers; see [`majority`].
@@ -264,7 +289,35 @@ impl Selector {
             return None;
         }
         match *self {
-            Selector::Random => Some(subset[rng.below(subset.len() as u64) as usize]),
+            Selector::Random => return Some(subset[rng.below(subset.len() as u64) as usize]),
+            Selector::Oracle | Selector::Majority | Selector::WeightedVote { .. } => {}
+            Selector::RandomAnswered
+            | Selector::Argmax { .. }
+            | Selector::FusionRanking { .. }
+            | Selector::FusionScaling { .. } => {
+                let mut eligible = std::mem::take(&mut scratch.eligible);
+                pool.eligible_into(subset, &mut eligible);
+                let pick = self.select_among(pool, &eligible, rng, scratch);
+                scratch.eligible = eligible;
+                return pick;
+            }
+        }
+        self.select_among(pool, subset, rng, scratch)
+    }
+
+    /// The rule applied to exactly `subset` (already restricted to answered members where the
+    /// rule requires it).
+    fn select_among(
+        &self,
+        pool: &Pool,
+        subset: &[usize],
+        rng: &mut Rng,
+        scratch: &mut Scratch,
+    ) -> Option<usize> {
+        match *self {
+            Selector::Random | Selector::RandomAnswered => {
+                Some(subset[rng.below(subset.len() as u64) as usize])
+            }
             Selector::Oracle => subset
                 .iter()
                 .copied()
@@ -285,11 +338,12 @@ impl Selector {
         }
     }
 
-    /// Short name of the rule: `random`, `oracle`, `majority`, `argmax`, `weighted_vote`,
-    /// `fusion_ranking` or `fusion_scaling` (the `kind` tag of its JSON form).
+    /// Short name of the rule: `random`, `random_answered`, `oracle`, `majority`, `argmax`,
+    /// `weighted_vote`, `fusion_ranking` or `fusion_scaling` (the `kind` tag of its JSON form).
     pub fn kind(&self) -> &'static str {
         match self {
             Selector::Random => "random",
+            Selector::RandomAnswered => "random_answered",
             Selector::Oracle => "oracle",
             Selector::Majority => "majority",
             Selector::Argmax { .. } => "argmax",
@@ -302,7 +356,9 @@ impl Selector {
     /// The score columns this selector reads, in order.
     pub fn score_columns(&self) -> Vec<usize> {
         match *self {
-            Selector::Random | Selector::Oracle | Selector::Majority => Vec::new(),
+            Selector::Random | Selector::RandomAnswered | Selector::Oracle | Selector::Majority => {
+                Vec::new()
+            }
             Selector::Argmax { score } | Selector::WeightedVote { score } => vec![score],
             Selector::FusionRanking { a, b } | Selector::FusionScaling { a, b } => vec![a, b],
         }
@@ -332,6 +388,7 @@ impl NamedSelector {
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     tallies: vote::Tallies,
+    eligible: Vec<usize>,
 }
 
 #[cfg(test)]

@@ -234,20 +234,31 @@ fn selector_dispatch_matches_the_functions() {
         rng.shuffle(&mut subset);
         subset.truncate(1 + rng.below(n as u64) as usize);
         let (a, b) = (p.scores(0), p.scores(1));
+        // Score-based rules see only the answered members (all of them when none is).
+        let answered: Vec<usize> = subset
+            .iter()
+            .copied()
+            .filter(|&i| p.is_answered(i))
+            .collect();
+        let eligible = if answered.is_empty() {
+            subset.clone()
+        } else {
+            answered
+        };
         let cases = [
             (Selector::Majority, majority(&p, &subset)),
-            (Selector::Argmax { score: 1 }, argmax(b, &subset)),
+            (Selector::Argmax { score: 1 }, argmax(b, &eligible)),
             (
                 Selector::WeightedVote { score: 0 },
                 weighted_vote(&p, 0, &subset),
             ),
             (
                 Selector::FusionRanking { a: 0, b: 1 },
-                fusion_ranking(a, b, &subset),
+                fusion_ranking(a, b, &eligible),
             ),
             (
                 Selector::FusionScaling { a: 0, b: 1 },
-                fusion_scaling(a, b, &subset),
+                fusion_scaling(a, b, &eligible),
             ),
         ];
         let mut scratch = Scratch::default();
@@ -309,4 +320,43 @@ fn selector_json_form() {
     );
     assert_eq!(s.kind(), "fusion_scaling");
     assert_eq!(s.score_columns(), vec![2, 0]);
+}
+
+#[test]
+fn no_selector_but_random_and_oracle_picks_an_unanswered_candidate_over_an_answered_one() {
+    // Candidate 0 has no answer and the best scores in both columns; 1 and 2 are answered.
+    let c = vec![
+        cand(None, false, &[9.0, 9.0]),
+        cand(Some("4"), false, &[1.0, 2.0]),
+        cand(Some("5"), true, &[2.0, 1.0]),
+    ];
+    let p = Pool::new(&c).unwrap();
+    let mut rng = Rng::new(3);
+    for sel in [
+        Selector::RandomAnswered,
+        Selector::Majority,
+        Selector::Argmax { score: 0 },
+        Selector::WeightedVote { score: 0 },
+        Selector::FusionRanking { a: 0, b: 1 },
+        Selector::FusionScaling { a: 0, b: 1 },
+    ] {
+        for _ in 0..20 {
+            let pick = sel.select(&p, &[0, 1, 2], &mut rng).unwrap();
+            assert_ne!(pick, 0, "{sel:?} picked the unanswered candidate");
+        }
+        // With no answered member in the subset, the rule still picks one.
+        assert_eq!(sel.select(&p, &[0], &mut rng), Some(0), "{sel:?}");
+    }
+    // The unrestricted baselines may: argmax would have, and Random does sometimes.
+    assert_eq!(argmax(p.scores(0), &[0, 1, 2]), Some(0));
+    assert!((0..200).any(|_| Selector::Random.select(&p, &[0, 1, 2], &mut rng) == Some(0)));
+    // Among the answered: candidate 2 is best by column 0, candidate 1 by column 1.
+    assert_eq!(
+        Selector::Argmax { score: 0 }.select(&p, &[0, 1, 2], &mut rng),
+        Some(2)
+    );
+    assert_eq!(
+        Selector::Argmax { score: 1 }.select(&p, &[0, 1, 2], &mut rng),
+        Some(1)
+    );
 }

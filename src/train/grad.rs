@@ -143,7 +143,8 @@ pub(crate) fn bce_with_logits(z: f64, label: bool, pos_weight: f64) -> (f64, f64
 
 /// Loss terms of a set of candidates: returns (sum of terms, number of terms) and, in `dl`,
 /// ∂(sum of terms)/∂R_i for each candidate. Candidates with `None` scores (no covered token)
-/// take part in no term. `problem` groups candidates for the pairwise loss.
+/// take part in no term. `problem` groups candidates for the pairwise and listwise losses (one
+/// listwise term per problem with a scored correct and a scored incorrect candidate).
 pub(crate) fn loss_terms(
     loss: Loss,
     pos_weight: f64,
@@ -185,6 +186,41 @@ pub(crate) fn loss_terms(
                     dl[j] -= d;
                     terms += 1;
                 }
+            }
+        }
+        Loss::Listwise => {
+            let mut groups: Vec<usize> = problem.to_vec();
+            groups.sort_unstable();
+            groups.dedup();
+            for g in groups {
+                let members: Vec<(usize, f64)> = (0..scores.len())
+                    .filter(|&i| problem[i] == g)
+                    .filter_map(|i| scores[i].map(|s| (i, s)))
+                    .collect();
+                let positives = members.iter().filter(|&&(i, _)| labels[i]).count();
+                if positives == 0 || positives == members.len() {
+                    continue;
+                }
+                // L = logsumexp(R) − mean over correct of R;  ∂L/∂R_j = softmax_j − [j correct]/P
+                let top = members.iter().map(|&(_, s)| s).fold(f64::MIN, f64::max);
+                let z: f64 = members.iter().map(|&(_, s)| (s - top).exp()).sum();
+                let lse = top + z.ln();
+                let mean_pos = members
+                    .iter()
+                    .filter(|&&(i, _)| labels[i])
+                    .map(|&(_, s)| s)
+                    .sum::<f64>()
+                    / positives as f64;
+                sum += lse - mean_pos;
+                for &(i, s) in &members {
+                    let target = if labels[i] {
+                        1.0 / positives as f64
+                    } else {
+                        0.0
+                    };
+                    dl[i] += (s - lse).exp() - target;
+                }
+                terms += 1;
             }
         }
     }
@@ -255,6 +291,25 @@ mod tests {
                             }
                         }
                     }
+                }
+            }
+            Loss::Listwise => {
+                // −Σ_i q_i log softmax_i with q uniform over the problem's scored correct ones.
+                let mut groups = problem.to_vec();
+                groups.dedup();
+                for g in groups {
+                    let m: Vec<usize> = (0..s.len())
+                        .filter(|&i| problem[i] == g && s[i].is_some())
+                        .collect();
+                    let pos: Vec<usize> = m.iter().copied().filter(|&i| labels[i]).collect();
+                    if pos.is_empty() || pos.len() == m.len() {
+                        continue;
+                    }
+                    let z: f64 = m.iter().map(|&i| s[i].unwrap().exp()).sum();
+                    for &i in &pos {
+                        total -= (s[i].unwrap().exp() / z).ln() / pos.len() as f64;
+                    }
+                    terms += 1;
                 }
             }
         }
@@ -344,8 +399,10 @@ mod tests {
             (true, Loss::Ce, 1.0),
             (true, Loss::Ce, 2.5),
             (true, Loss::Pairwise, 1.0),
+            (true, Loss::Listwise, 1.0),
             (false, Loss::Ce, 1.0),
             (false, Loss::Pairwise, 1.0),
+            (false, Loss::Listwise, 1.0),
         ] {
             for seed in 0..3 {
                 check_gradients(gate, 0.3, loss, pw, seed);
@@ -357,9 +414,27 @@ mod tests {
     fn gradients_match_when_the_gate_sum_is_below_its_floor() {
         // Gate bias -22 and |w0·x| < 1.5: every g_t < 1.3e-9, so with at most 5 tokens
         // Σg < 1e-8 and R = Σ g·r / 1e-8.
-        for loss in [Loss::Ce, Loss::Pairwise] {
+        for loss in [Loss::Ce, Loss::Pairwise, Loss::Listwise] {
             check_gradients(true, -22.0, loss, 1.0, 9);
         }
+    }
+
+    #[test]
+    fn listwise_is_stable_for_large_scores_and_skips_one_class_problems() {
+        let mut dl = Vec::new();
+        // Problem 0: scores far beyond exp's range; problem 1: only correct ones (no term).
+        let scores = [Some(900.0), Some(-900.0), Some(899.0), Some(3.0), Some(4.0)];
+        let labels = [true, false, false, true, true];
+        let problem = [0, 0, 0, 1, 1];
+        let (sum, terms) = loss_terms(Loss::Listwise, 1.0, &scores, &labels, &problem, &mut dl);
+        assert_eq!(terms, 1);
+        // logsumexp(900, −900, 899) − 900 = ln(1 + e^−1) (the −900 term vanishes).
+        assert!((sum - (-1f64).exp().ln_1p()).abs() < 1e-12, "{sum}");
+        assert!(dl.iter().all(|d| d.is_finite()));
+        assert_eq!(&dl[3..], &[0.0, 0.0]);
+        // The gradient of one problem's term sums to zero (softmax minus a distribution).
+        assert!(dl[..3].iter().sum::<f64>().abs() < 1e-12);
+        assert!(dl[0] < 0.0 && dl[2] > 0.0);
     }
 
     #[test]

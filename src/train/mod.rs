@@ -42,6 +42,11 @@ pub enum Loss {
     /// Logistic loss `log(1 + exp(-(R_correct - R_incorrect)))` over every (correct, incorrect)
     /// pair of candidates of the same problem.
     Pairwise,
+    /// Listwise: per problem with correct and incorrect candidates, the cross-entropy between a
+    /// softmax over its candidates' scores and the uniform distribution over its correct ones,
+    /// `logsumexp_j R_j - mean_{i correct} R_i` (an InfoNCE-style objective with several
+    /// positives). Only the order within a problem matters, which is all Best-of-N uses.
+    Listwise,
 }
 
 impl FromStr for Loss {
@@ -50,7 +55,10 @@ impl FromStr for Loss {
         match s {
             "ce" => Ok(Self::Ce),
             "pairwise" => Ok(Self::Pairwise),
-            other => Err(format!("unknown loss {other:?} (expected ce or pairwise)")),
+            "listwise" => Ok(Self::Listwise),
+            other => Err(format!(
+                "unknown loss {other:?} (expected ce, pairwise or listwise)"
+            )),
         }
     }
 }
@@ -60,6 +68,7 @@ impl fmt::Display for Loss {
         f.write_str(match self {
             Self::Ce => "ce",
             Self::Pairwise => "pairwise",
+            Self::Listwise => "listwise",
         })
     }
 }
@@ -417,7 +426,7 @@ fn check_options(o: &TrainOptions) -> Result<(), TrainError> {
         );
     }
     match (o.loss, o.pos_weight) {
-        (Loss::Pairwise, PosWeight::Auto | PosWeight::Fixed(_)) => {
+        (Loss::Pairwise | Loss::Listwise, PosWeight::Auto | PosWeight::Fixed(_)) => {
             return bad("pos_weight", "applies to the ce loss only".to_string())
         }
         (_, PosWeight::Fixed(w)) if !(w.is_finite() && w > 0.0) => {
@@ -573,7 +582,7 @@ pub fn train(
         let pos = cands.iter().filter(|&&i| data.label(i)).count();
         let useful = match opts.loss {
             Loss::Ce => !cands.is_empty(),
-            Loss::Pairwise => pos > 0 && pos < cands.len(),
+            Loss::Pairwise | Loss::Listwise => pos > 0 && pos < cands.len(),
         };
         if useful {
             train.push(Problem {
@@ -588,10 +597,10 @@ pub fn train(
         return Err(TrainError::Data {
             reason: match opts.loss {
                 Loss::Ce => "no training candidate has a covered token".to_string(),
-                Loss::Pairwise => {
-                    "no training problem has both a correct and an incorrect candidate, so the pairwise loss has no pair"
-                        .to_string()
-                }
+                Loss::Pairwise | Loss::Listwise => format!(
+                    "no training problem has both a correct and an incorrect candidate, so the {} loss has nothing to rank",
+                    opts.loss
+                ),
             },
         });
     }

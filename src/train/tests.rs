@@ -112,7 +112,7 @@ fn run(data: &Synth, opts: &TrainOptions) -> TrainOutcome {
 }
 
 #[test]
-fn separable_data_reaches_high_validation_auc_with_both_losses_and_all_normalisations() {
+fn separable_data_reaches_high_validation_auc_with_every_loss_and_all_normalisations() {
     let plain = synth(80, 1, 0.6, [1.0; 5], 0.0);
     let scaled = synth(80, 2, 0.6, [0.05, 1.0, 20.0, 300.0, 4.0], 0.0);
     let shifted = synth(80, 3, 0.6, [1.0, 1.0, 3.0, 0.2, 1.0], 40.0);
@@ -121,7 +121,7 @@ fn separable_data_reaches_high_validation_auc_with_both_losses_and_all_normalisa
         (&scaled, Normalization::Rms),
         (&shifted, Normalization::Standardize),
     ] {
-        for loss in [Loss::Ce, Loss::Pairwise] {
+        for loss in [Loss::Ce, Loss::Pairwise, Loss::Listwise] {
             let out = run(data, &fast().with_loss(loss).with_norm(norm));
             let best = out.summary.best();
             let auc = best.val_auc.unwrap();
