@@ -58,6 +58,11 @@ pub enum BonError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Selection {
+    /// The default with a head: a soft vote whose sharpness was calibrated on the head's
+    /// validation problems ([`crate::select::soft_vote`]). Where the head's scores barely differ
+    /// it is the majority vote; where they stand apart, the head decides. A head without a
+    /// calibration falls back to `swift-vote`.
+    Auto,
     /// Highest SWIFT score.
     Swift,
     /// Vote over extracted answers, each candidate weighted by sigmoid(SWIFT score).
@@ -70,16 +75,17 @@ pub enum Selection {
 
 impl Selection {
     /// Every selection's name.
-    pub const NAMES: [&'static str; 4] = ["swift", "swift-vote", "majority", "logprob"];
+    pub const NAMES: [&'static str; 5] = ["auto", "swift", "swift-vote", "majority", "logprob"];
 
     /// Whether it reads SWIFT scores.
     pub fn needs_head(self) -> bool {
-        matches!(self, Self::Swift | Self::SwiftVote)
+        matches!(self, Self::Auto | Self::Swift | Self::SwiftVote)
     }
 
     /// The name on the command line and in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::Swift => "swift",
             Self::SwiftVote => "swift-vote",
             Self::Majority => "majority",
@@ -98,6 +104,7 @@ impl FromStr for Selection {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "auto" => Ok(Self::Auto),
             "swift" => Ok(Self::Swift),
             "swift-vote" => Ok(Self::SwiftVote),
             "majority" => Ok(Self::Majority),
@@ -367,7 +374,7 @@ impl BestOfN {
     ) -> Result<(Self, Option<String>), BonError> {
         let warning = head.check_model(&self.engine.info().identity(), strict)?;
         self.policy = PromptPolicy::for_head(Some(&head), None);
-        self.selection = Selection::Swift;
+        self.selection = Selection::Auto;
         self.head = Some(head);
         Ok((self, warning))
     }
@@ -508,7 +515,8 @@ impl BestOfN {
             .map(|c| c.mean_logprob())
             .collect();
         let swift = scores.clone().unwrap_or_else(|| vec![f64::NAN; n]);
-        let chosen = choose(request.selection, &answers, &logprob, &swift, &pruned)?;
+        let beta = self.head.as_ref().and_then(Head::soft_vote_beta);
+        let chosen = choose(request.selection, &answers, &logprob, &swift, &pruned, beta)?;
         on_event(&Event::Chosen { candidate: chosen });
         let candidates: Vec<CandidateReport> = generation
             .candidates
@@ -707,6 +715,7 @@ pub(crate) fn choose(
     logprob: &[f64],
     swift: &[f64],
     pruned: &[bool],
+    soft_vote_beta: Option<f64>,
 ) -> Result<usize, BonError> {
     let cands: Vec<select::Candidate> = (0..answers.len())
         .map(|i| select::Candidate {
@@ -728,6 +737,10 @@ pub(crate) fn choose(
         &answered
     };
     let pick = match selection {
+        Selection::Auto => match soft_vote_beta.filter(|b| *b >= 0.0) {
+            Some(beta) => select::soft_vote(&pool, 1, beta, subset),
+            None => select::weighted_vote(&pool, 1, subset),
+        },
         Selection::Swift => select::argmax(pool.scores(1), subset),
         Selection::SwiftVote => select::weighted_vote(&pool, 1, subset),
         Selection::Majority => select::majority(&pool, subset),
@@ -791,7 +804,7 @@ mod tests {
         let swift = [5.0, 1.0, 0.0];
         let lp = [0.0, -1.0, -2.0];
         assert_eq!(
-            choose(Selection::Swift, &answers, &lp, &swift, &[false; 3]).unwrap(),
+            choose(Selection::Swift, &answers, &lp, &swift, &[false; 3], None).unwrap(),
             0
         );
         assert_eq!(
@@ -800,7 +813,8 @@ mod tests {
                 &answers,
                 &lp,
                 &swift,
-                &[true, false, false]
+                &[true, false, false],
+                None
             )
             .unwrap(),
             1
@@ -811,7 +825,8 @@ mod tests {
                 &answers,
                 &lp,
                 &swift,
-                &[true, false, false]
+                &[true, false, false],
+                None
             )
             .unwrap(),
             1
@@ -830,7 +845,7 @@ mod tests {
             Selection::Majority,
         ] {
             assert_eq!(
-                choose(sel, &answers, &lp, &swift, &[false; 3]).unwrap(),
+                choose(sel, &answers, &lp, &swift, &[false; 3], None).unwrap(),
                 1,
                 "{sel}"
             );
@@ -838,7 +853,7 @@ mod tests {
         // Nobody answered: the score decides among everyone.
         let none = [None, None, None];
         assert_eq!(
-            choose(Selection::Swift, &none, &lp, &swift, &[false; 3]).unwrap(),
+            choose(Selection::Swift, &none, &lp, &swift, &[false; 3], None).unwrap(),
             0
         );
     }

@@ -88,14 +88,20 @@ impl FoundHead {
     }
 }
 
-/// The task family a head was trained on, if recorded.
+/// How the training task of a head trained on several collections starts (`train --data A
+/// --data B`): `general: TASK_A + TASK_B`.
+pub const GENERAL_TASK_PREFIX: &str = "general: ";
+
+/// The family name of a head trained on several task families.
+pub const GENERAL_TASK: &str = "general";
+
+/// The task family a head was trained on, if recorded: `general` for a head trained on several.
 pub fn trained_task(head: &Head) -> Option<&'static str> {
-    head.spec()
-        .training
-        .as_ref()
-        .and_then(|t| t.task.as_deref())
-        .and_then(|t| t.parse::<TaskSpec>().ok())
-        .map(|t| t.name())
+    let task = head.spec().training.as_ref()?.task.as_deref()?;
+    if task.starts_with(GENERAL_TASK_PREFIX) {
+        return Some(GENERAL_TASK);
+    }
+    task.parse::<TaskSpec>().ok().map(|t| t.name())
 }
 
 /// Errors of the head catalog.
@@ -211,13 +217,18 @@ impl HeadCatalog {
     }
 
     /// Heads made for this model (same architecture, shape and fingerprint), in lookup order;
-    /// with `task`, only those trained on that task family.
+    /// with `task`, only those trained on that task family. Without one, heads trained on
+    /// several families ([`GENERAL_TASK`]) come first: they are the default for a question of
+    /// unknown family.
     pub fn for_model(&self, model: &ModelIdentity, task: Option<&str>) -> Vec<FoundHead> {
-        self.all()
+        let mut found: Vec<FoundHead> = self
+            .all()
             .into_iter()
             .filter(|h| task.is_none_or(|t| h.task() == Some(t)))
             .filter(|h| h.head.check_model(model, true).is_ok())
-            .collect()
+            .collect();
+        found.sort_by_key(|h| h.task() != Some(GENERAL_TASK));
+        found
     }
 
     /// An explicit `--head`: a file (`NAME`, `NAME.yaml` or `NAME.safetensors`), else the name of

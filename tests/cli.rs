@@ -215,6 +215,8 @@ fn ask_with_the_shipped_head_scores_every_candidate() {
         "--max-tokens",
         "48",
         "--json",
+        "--select",
+        "swift",
         "-m",
         model.to_str().unwrap(),
     ]);

@@ -29,9 +29,11 @@ pub struct AskArgs {
     /// on that task family when several fit the model.
     #[arg(long, value_name = "NAME")]
     pub task: Option<String>,
-    /// How the answer is chosen: swift (highest SWIFT score), swift-vote (vote weighted by
-    /// sigmoid of the score), majority, logprob (highest mean token log-probability).
-    #[arg(long, default_value = "swift")]
+    /// How the answer is chosen: auto (a soft vote calibrated on the head's validation
+    /// problems: the majority's answer unless the head's scores clearly single one out), swift
+    /// (highest SWIFT score), swift-vote (vote weighted by sigmoid of the score), majority,
+    /// logprob (highest mean token log-probability).
+    #[arg(long, default_value = "auto")]
     pub select: Selection,
     /// Prune weak candidates early by their running SWIFT score: top:KEEP, margin:M,
     /// deepconf:Q or halve:REJECT, with options like ,warmup=32,every=16,min=2; `off` for none.

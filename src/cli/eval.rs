@@ -11,6 +11,7 @@ use swift_bon::eval::prune;
 use swift_bon::eval::{self, EvalConfig, HeadScores, PlotOptions, ProblemSet};
 use swift_bon::head::Head;
 use swift_bon::prune::PrunePolicy;
+use swift_bon::select::{NamedSelector, Selector};
 
 use super::common::{GlobalArgs, UsageError};
 
@@ -75,6 +76,8 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     let mut heads = Vec::new();
+    // (score column name, calibrated soft-vote sharpness) of the heads that have one.
+    let mut soft_votes: Vec<(String, f64)> = Vec::new();
     let mut running: Option<Vec<Vec<f64>>> = None;
     let policies = parse_policies(&args.prune)?;
     if !args.prune.is_empty() && args.head.len() != 1 {
@@ -133,6 +136,9 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
                     )
                 })?);
             }
+            if let Some(beta) = head.soft_vote_beta() {
+                soft_votes.push((name.clone(), beta));
+            }
             let mut hs = HeadScores::new(name);
             for (i, s) in scores.iter().enumerate() {
                 hs.scores
@@ -148,7 +154,22 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
     if let Some(ks) = &args.k {
         config = config.with_ks(ks.clone());
     }
-    let report = eval::evaluate(&set, &set.default_selectors(), &config)?;
+    let mut selectors = set.default_selectors();
+    for (name, beta) in &soft_votes {
+        if let Some(score) = set.score_index(name) {
+            // `ask`'s default selection with this head.
+            let label = if name == "swift" {
+                "auto".to_string()
+            } else {
+                format!("{name}-auto")
+            };
+            selectors.push(NamedSelector::new(
+                label,
+                Selector::SoftVote { score, beta: *beta },
+            ));
+        }
+    }
+    let report = eval::evaluate(&set, &selectors, &config)?;
     if let Some(path) = &args.plot {
         let mut opts = PlotOptions::default().with_title(format!(
             "Best-of-k on {} ({})",

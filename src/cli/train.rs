@@ -1,12 +1,14 @@
-//! `swift-bon train`: a SWIFT head from a collection.
+//! `swift-bon train`: a SWIFT head from one collection, or a general head from several.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
 use swift_bon::collect::Collection;
 use swift_bon::dataset::LabelledStore;
-use swift_bon::features::StateSpec;
+use swift_bon::eval::{calibrate_soft_vote, EvalConfig, HeadScores, ProblemSet, SoftVoteFit};
+use swift_bon::features::{CandidateFeatures, ConcatFeatures, StateSpec, SubsetFeatures};
 use swift_bon::head::Normalization;
 use swift_bon::train::{self, KeepBy, Loss, PosWeight, TrainEvent, TrainOptions};
 
@@ -14,9 +16,10 @@ use super::common::{progress_bar, GlobalArgs, UsageError};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// A collection folder made by `swift-bon collect`.
-    #[arg(long)]
-    pub data: PathBuf,
+    /// A collection folder made by `swift-bon collect`. Repeat it to train one head on several
+    /// collections (task families) of the same model, states and instruction: a general head.
+    #[arg(long, required = true, num_args = 1)]
+    pub data: Vec<PathBuf>,
     /// Output head (writes OUT.safetensors and OUT.yaml).
     #[arg(long)]
     pub out: PathBuf,
@@ -74,19 +77,76 @@ pub struct TrainArgs {
     /// Free-form notes stored in the head.
     #[arg(long)]
     pub notes: Option<String>,
+    /// Also run K-fold cross-validation over problems first and report each validation metric's
+    /// mean and standard error over the folds (a steadier comparison of settings than one
+    /// split); the saved head is still trained on the ordinary split.
+    #[arg(long, value_name = "K")]
+    pub folds: Option<usize>,
 }
 
+/// Within-problem AUC at or below this, with a pooled AUC at or above [`POOLED_HIGH`], means the
+/// head learned which questions are hard rather than which candidate is right.
+const WITHIN_NEAR_CHANCE: f64 = 0.55;
+/// See [`WITHIN_NEAR_CHANCE`].
+const POOLED_HIGH: f64 = 0.65;
+
 pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
-    let col = Collection::open(&args.data)
-        .with_context(|| format!("{} is not a readable collection", args.data.display()))?;
-    if col.records.is_empty() {
-        return Err(UsageError(format!(
-            "{} holds no complete problem yet",
-            args.data.display()
-        ))
-        .into());
+    let mut cols = Vec::with_capacity(args.data.len());
+    for path in &args.data {
+        let col = Collection::open(path)
+            .with_context(|| format!("{} is not a readable collection", path.display()))?;
+        if col.records.is_empty() {
+            return Err(
+                UsageError(format!("{} holds no complete problem yet", path.display())).into(),
+            );
+        }
+        cols.push(col);
     }
-    let data = LabelledStore::from_records(&col.store, &col.records)?;
+    let first = &cols[0].manifest;
+    for (col, path) in cols.iter().zip(&args.data).skip(1) {
+        let m = &col.manifest;
+        let clash = |what: &str, a: &str, b: &str| -> anyhow::Error {
+            UsageError(format!(
+                "{} and {} differ in {what} ({a} vs {b}): one head is trained on one model with one prompt",
+                args.data[0].display(),
+                path.display()
+            ))
+            .into()
+        };
+        if m.model != first.model {
+            return Err(clash("model", &first.model_file, &m.model_file));
+        }
+        if m.instruction != first.instruction {
+            return Err(clash(
+                "instruction",
+                &format!("{:?}", first.instruction),
+                &format!("{:?}", m.instruction),
+            ));
+        }
+        if m.eos_rule != first.eos_rule {
+            return Err(clash(
+                "EOS rule",
+                &first.eos_rule.to_string(),
+                &m.eos_rule.to_string(),
+            ));
+        }
+    }
+    let stores = cols
+        .iter()
+        .zip(&args.data)
+        .map(|(col, path)| {
+            LabelledStore::from_records(&col.store, &col.records)
+                .with_context(|| format!("reading {}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let parts: Vec<&dyn CandidateFeatures> =
+        stores.iter().map(|s| s as &dyn CandidateFeatures).collect();
+    let data = ConcatFeatures::new(parts).map_err(UsageError)?;
+    let task = if cols.len() == 1 {
+        first.task_text.clone()
+    } else {
+        general_task_text(cols.iter().map(|c| c.manifest.task_text.as_str()))
+    };
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let opts = TrainOptions::default()
         .with_loss(args.loss)
@@ -106,13 +166,169 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .with_gate(!args.no_gate)
         .with_norm(args.norm)
         .with_states(args.layers.clone())
-        .with_eos(col.manifest.eos_rule)
-        .with_instruction(Some(col.manifest.instruction.clone()))
-        .with_task(Some(col.manifest.task_text.clone()))
+        .with_eos(first.eos_rule)
+        .with_instruction(Some(first.instruction.clone()))
+        .with_task(Some(task))
         .with_command(Some(command))
         .with_notes(args.notes.clone());
-    let bar = progress_bar(0, global.quiet, "{bar:30} epoch {msg} [{elapsed_precise}]");
     let quiet = global.quiet;
+    if let Some(k) = args.folds {
+        let mut folds = Vec::with_capacity(k);
+        for fold in 0..k {
+            if !quiet {
+                eprintln!("cross-validation fold {}/{k}", fold + 1);
+            }
+            let o = opts.clone().with_fold(Some((fold, k)));
+            let outcome = train_with_progress(&data, &first.model, &o, quiet, false)?;
+            folds.push(outcome.summary.best().clone());
+        }
+        outln!("{}", render_folds(&folds, first.sampling.n))?;
+    }
+    let mut outcome = train_with_progress(&data, &first.model, &opts, quiet, true)?;
+    match calibrate(&cols, &data, &outcome) {
+        Ok(Some(SoftVoteFit {
+            calibration: c,
+            curve,
+        })) => {
+            if !quiet {
+                eprintln!(
+                    "soft vote calibrated on {} validation problems (Best-of-{}): sharpness {} gives {:.3} (majority {:.3}, argmax {:.3}); by sharpness: {}",
+                    c.problems,
+                    c.k,
+                    c.beta,
+                    c.accuracy,
+                    c.majority,
+                    c.argmax,
+                    curve
+                        .iter()
+                        .map(|(b, a)| format!("{b}:{a:.3}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
+            outcome.head.set_soft_vote(Some(c));
+        }
+        Ok(None) => {
+            if !quiet {
+                eprintln!("no validation problems: the soft vote is not calibrated (auto selection falls back to swift-vote)");
+            }
+        }
+        Err(e) => return Err(e.context("calibrating the soft vote on the validation problems")),
+    }
+    let (yaml, tensors) = outcome.head.save(&args.out)?;
+    let best = outcome.summary.best();
+    let n_max = first.sampling.n;
+    outln!(
+        "head {} ({} parameters; {}): best epoch {} of {}: val loss {}, val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
+        yaml.display(),
+        outcome.head.n_params(),
+        tensors.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
+        outcome.summary.best_epoch,
+        outcome.summary.epochs.len(),
+        fmt_opt(best.val_loss, 4),
+        fmt_opt(best.val_auc, 3),
+        fmt_opt(best.val_auc_per_problem, 3),
+        fmt_opt(best.val_bon_accuracy, 3),
+    )?;
+    if let Some(w) = ranking_warning(best.val_auc, best.val_auc_per_problem) {
+        eprintln!("{w}");
+    }
+    if args.install {
+        let (installed, _) = swift_bon::heads::HeadCatalog::for_user().install(&args.out, None)?;
+        outln!("installed {}", installed.display())?;
+    }
+    Ok(())
+}
+
+/// The soft vote's sharpness chosen on the validation problems of `outcome` (scored by its
+/// head), or `None` without validation problems.
+fn calibrate(
+    cols: &[Collection],
+    data: &ConcatFeatures<'_>,
+    outcome: &train::TrainOutcome,
+) -> anyhow::Result<Option<SoftVoteFit>> {
+    let val: HashSet<u64> = outcome.summary.val_groups.iter().copied().collect();
+    if val.is_empty() {
+        return Ok(None);
+    }
+    let indices: Vec<usize> = (0..data.n_candidates())
+        .filter(|&i| val.contains(&data.group(i)))
+        .collect();
+    let subset = SubsetFeatures::new(data, indices.clone());
+    let scores = outcome.head.score_features(&subset)?;
+    // Candidate i of the combined set is entry i - start of its collection's store.
+    let mut keys = Vec::with_capacity(data.n_candidates());
+    let mut records = Vec::new();
+    for (part, col) in cols.iter().enumerate() {
+        for e in col.store.entries() {
+            keys.push((
+                ConcatFeatures::combined_group(part, e.problem_index),
+                e.candidate,
+            ));
+        }
+        for r in &col.records {
+            let g = ConcatFeatures::combined_group(part, r.problem_index);
+            if val.contains(&g) {
+                let mut r = r.clone();
+                r.problem_index = g;
+                records.push(r);
+            }
+        }
+    }
+    let mut hs = HeadScores::new("swift");
+    for (&i, s) in indices.iter().zip(&scores) {
+        hs.scores.insert(keys[i], s.score);
+    }
+    let set = ProblemSet::from_records(&records, &[hs])?;
+    let n = set
+        .problems()
+        .iter()
+        .map(|p| p.pool.len())
+        .min()
+        .unwrap_or(1);
+    let score = set
+        .score_index("swift")
+        .ok_or_else(|| anyhow::anyhow!("the validation scores lost their column"))?;
+    Ok(Some(calibrate_soft_vote(
+        &set,
+        score,
+        n.min(8),
+        &EvalConfig::default(),
+    )?))
+}
+
+/// The training task recorded in a head trained on several collections.
+fn general_task_text<'a>(tasks: impl Iterator<Item = &'a str>) -> String {
+    format!(
+        "{}{}",
+        swift_bon::heads::GENERAL_TASK_PREFIX,
+        tasks.collect::<Vec<_>>().join(" + ")
+    )
+}
+
+/// The loud warning for a head that separates questions, not candidates (see
+/// [`WITHIN_NEAR_CHANCE`]).
+fn ranking_warning(pooled: Option<f64>, within: Option<f64>) -> Option<String> {
+    let (pooled, within) = (pooled?, within?);
+    (within <= WITHIN_NEAR_CHANCE && pooled >= POOLED_HIGH).then(|| {
+        format!(
+            "WARNING: this head does not rank a question's candidates. Its validation AUC is {pooled:.3} over all \
+             candidates pooled but {within:.3} within problems (0.5 = chance): it learned which questions are hard, \
+             not which answer is right, and Best-of-N will gain little or nothing from it. Try --loss listwise, \
+             more problems, or a prompt whose candidates differ (see the README, \"Training a head\")."
+        )
+    })
+}
+
+/// One training run with a progress bar and per-epoch lines on stderr.
+fn train_with_progress(
+    data: &dyn CandidateFeatures,
+    model: &swift_bon::head::ModelIdentity,
+    opts: &TrainOptions,
+    quiet: bool,
+    verbose_epochs: bool,
+) -> anyhow::Result<train::TrainOutcome> {
+    let bar = progress_bar(0, quiet, "{bar:30} epoch {msg} [{elapsed_precise}]");
     let mut on_event = |e: TrainEvent| match e {
         TrainEvent::Started(plan) => {
             if !quiet {
@@ -141,7 +357,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         }
         TrainEvent::Epoch(r) => {
             bar.suspend(|| {
-                if !quiet {
+                if !quiet && verbose_epochs {
                     eprintln!(
                         "epoch {:>2}: train loss {:.4}  val loss {}  val AUC {} (within problems {})  val BoN {}{}  ({:.1} s)",
                         r.epoch,
@@ -157,28 +373,41 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
             });
         }
     };
-    let outcome = train::train(&data, &col.manifest.model, &opts, &mut on_event)?;
+    let outcome = train::train(data, model, opts, &mut on_event)?;
     bar.finish_and_clear();
-    let (yaml, tensors) = outcome.head.save(&args.out)?;
-    let best = outcome.summary.best();
-    let n_max = col.manifest.sampling.n;
-    outln!(
-        "head {} ({} parameters; {}): best epoch {} of {}: val loss {}, val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
-        yaml.display(),
-        outcome.head.n_params(),
-        tensors.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
-        outcome.summary.best_epoch,
-        outcome.summary.epochs.len(),
-        fmt_opt(best.val_loss, 4),
-        fmt_opt(best.val_auc, 3),
-        fmt_opt(best.val_auc_per_problem, 3),
-        fmt_opt(best.val_bon_accuracy, 3),
-    )?;
-    if args.install {
-        let (installed, _) = swift_bon::heads::HeadCatalog::for_user().install(&args.out, None)?;
-        outln!("installed {}", installed.display())?;
-    }
-    Ok(())
+    Ok(outcome)
+}
+
+/// Mean and standard error over folds of each validation metric of the kept epochs.
+fn render_folds(folds: &[train::EpochReport], n: usize) -> String {
+    let metric = |name: &str, get: &dyn Fn(&train::EpochReport) -> Option<f64>| {
+        let v: Vec<f64> = folds.iter().filter_map(get).collect();
+        if v.is_empty() {
+            return format!("| {name} | - | - | 0 |");
+        }
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let se = if v.len() > 1 {
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+            (var / v.len() as f64).sqrt()
+        } else {
+            f64::NAN
+        };
+        format!("| {name} | {mean:.3} | {se:.3} | {} |", v.len())
+    };
+    [
+        format!(
+            "{}-fold cross-validation over problems (kept epoch of each fold)",
+            folds.len()
+        ),
+        String::new(),
+        "| validation metric | mean | standard error | folds |".into(),
+        "| --- | ---: | ---: | ---: |".into(),
+        metric("AUC within problems", &|r| r.val_auc_per_problem),
+        metric("AUC pooled", &|r| r.val_auc),
+        metric(&format!("Best-of-{n} accuracy"), &|r| r.val_bon_accuracy),
+        metric("loss", &|r| r.val_loss),
+    ]
+    .join("\n")
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {

@@ -168,7 +168,8 @@ fn choose(members: &[ReplayCandidate], pruned: &[Option<usize>], selection: Sele
     let logprob: Vec<f64> = members.iter().map(|c| c.mean_logprob).collect();
     let swift: Vec<f64> = members.iter().map(ReplayCandidate::final_score).collect();
     let out: Vec<bool> = pruned.iter().map(Option::is_some).collect();
-    crate::bon::choose(selection, &answers, &logprob, &swift, &out).unwrap_or(0)
+    // The replay has no head calibration: `auto` is replayed as swift-vote.
+    crate::bon::choose(selection, &answers, &logprob, &swift, &out, None).unwrap_or(0)
 }
 
 /// One row of a pruning report: a (k, policy, selection) cell averaged over problems.

@@ -18,6 +18,10 @@ fn all_selectors() -> Vec<Selector> {
         Selector::Argmax { score: 0 },
         Selector::Argmax { score: 1 },
         Selector::WeightedVote { score: 0 },
+        Selector::SoftVote {
+            score: 1,
+            beta: 1.5,
+        },
         Selector::FusionRanking { a: 0, b: 1 },
         Selector::FusionScaling { a: 1, b: 0 },
     ]

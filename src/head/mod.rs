@@ -157,6 +157,33 @@ pub struct TrainingInfo {
     /// The command line, when given.
     #[serde(default)]
     pub command: Option<String>,
+    /// The soft vote's sharpness, calibrated on the validation problems (see
+    /// [`SoftVoteCalibration`]); absent in heads trained before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_vote: Option<SoftVoteCalibration>,
+}
+
+/// How sharply the head's scores may overrule the majority, chosen on validation problems.
+///
+/// The `auto` selection is a soft vote ([`crate::select::soft_vote`]): each answer gets
+/// `sum exp(beta (R - R_best))` over its candidates. `beta = 0` is majority vote; large `beta` is
+/// the head's argmax. `beta` is the grid value with the best expected Best-of-`k` accuracy on
+/// the validation problems (ties to the smaller, more majority-like value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SoftVoteCalibration {
+    /// The chosen sharpness (finite; the largest grid value stands for "the head decides").
+    pub beta: f64,
+    /// Best-of-k the choice was made for.
+    pub k: usize,
+    /// Validation problems it was measured on.
+    pub problems: usize,
+    /// Expected Best-of-k accuracy on them: the soft vote with `beta`, majority vote and the
+    /// head's argmax.
+    pub accuracy: f64,
+    /// See `accuracy`.
+    pub majority: f64,
+    /// See `accuracy`.
+    pub argmax: f64,
 }
 
 /// Everything about a head except its numbers.
@@ -334,6 +361,25 @@ impl Head {
     /// The metadata.
     pub fn spec(&self) -> &HeadSpec {
         &self.spec
+    }
+
+    /// Records the soft vote's calibration in the training provenance (a head without one gets
+    /// a bare provenance record holding it).
+    pub fn set_soft_vote(&mut self, calibration: Option<SoftVoteCalibration>) {
+        self.spec
+            .training
+            .get_or_insert_with(TrainingInfo::default)
+            .soft_vote = calibration;
+    }
+
+    /// The calibrated soft-vote sharpness, if the head has one.
+    pub fn soft_vote_beta(&self) -> Option<f64> {
+        self.spec
+            .training
+            .as_ref()?
+            .soft_vote
+            .as_ref()
+            .map(|c| c.beta)
     }
 
     /// Replaces the free-form notes.

@@ -32,6 +32,7 @@
 //! | `Majority` | the most frequent answer ([`majority`]) |
 //! | `Argmax` | the highest score ([`argmax`]) |
 //! | `WeightedVote` | the answer with the largest sum of sigmoid(score) ([`weighted_vote`]) |
+//! | `SoftVote` | the answer with the largest sum of exp(beta (score - best)): majority at beta = 0, argmax at infinity ([`soft_vote`]) |
 //! | `FusionRanking` | the best worse-of-two ranks ([`fusion_ranking`]) |
 //! | `FusionScaling` | the best mean of two min-max scaled scores ([`fusion_scaling`]) |
 
@@ -45,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::rng::Rng;
 
 pub use score::{argmax, compare_scores, fusion_ranking, fusion_scaling};
-pub use vote::{majority, sigmoid, weighted_vote};
+pub use vote::{majority, sigmoid, soft_vote, weighted_vote};
 
 /// Errors building a [`Pool`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -230,7 +231,7 @@ impl Pool {
 }
 
 /// How to pick a candidate. Score columns are indices into the [`Pool`]'s columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Selector {
     /// A uniformly random member of the subset.
@@ -251,6 +252,13 @@ pub enum Selector {
     WeightedVote {
         /// Score column (a SWIFT head's R, a logit).
         score: usize,
+    },
+    /// Vote weighted by exp(beta (score - best score)); see [`soft_vote`].
+    SoftVote {
+        /// Score column.
+        score: usize,
+        /// Sharpness beta >= 0 (`+inf` allowed; written `null` in JSON).
+        beta: f64,
     },
     /// Worse of two ranks, best wins; see [`fusion_ranking`].
     FusionRanking {
@@ -290,7 +298,10 @@ impl Selector {
         }
         match *self {
             Selector::Random => return Some(subset[rng.below(subset.len() as u64) as usize]),
-            Selector::Oracle | Selector::Majority | Selector::WeightedVote { .. } => {}
+            Selector::Oracle
+            | Selector::Majority
+            | Selector::WeightedVote { .. }
+            | Selector::SoftVote { .. } => {}
             Selector::RandomAnswered
             | Selector::Argmax { .. }
             | Selector::FusionRanking { .. }
@@ -329,6 +340,9 @@ impl Selector {
             Selector::WeightedVote { score } => {
                 vote::weighted_vote_with(pool, score, subset, &mut scratch.tallies)
             }
+            Selector::SoftVote { score, beta } => {
+                vote::soft_vote_with(pool, score, beta, subset, &mut scratch.tallies)
+            }
             Selector::FusionRanking { a, b } => {
                 fusion_ranking(pool.scores(a), pool.scores(b), subset)
             }
@@ -348,6 +362,7 @@ impl Selector {
             Selector::Majority => "majority",
             Selector::Argmax { .. } => "argmax",
             Selector::WeightedVote { .. } => "weighted_vote",
+            Selector::SoftVote { .. } => "soft_vote",
             Selector::FusionRanking { .. } => "fusion_ranking",
             Selector::FusionScaling { .. } => "fusion_scaling",
         }
@@ -359,14 +374,16 @@ impl Selector {
             Selector::Random | Selector::RandomAnswered | Selector::Oracle | Selector::Majority => {
                 Vec::new()
             }
-            Selector::Argmax { score } | Selector::WeightedVote { score } => vec![score],
+            Selector::Argmax { score }
+            | Selector::WeightedVote { score }
+            | Selector::SoftVote { score, .. } => vec![score],
             Selector::FusionRanking { a, b } | Selector::FusionScaling { a, b } => vec![a, b],
         }
     }
 }
 
 /// A selector with the name it is reported under (for example `swift-vote`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NamedSelector {
     /// Display name, unique within a report.
     pub name: String,

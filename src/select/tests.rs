@@ -360,3 +360,32 @@ fn no_selector_but_random_and_oracle_picks_an_unanswered_candidate_over_an_answe
         Some(1)
     );
 }
+
+#[test]
+fn soft_vote_runs_from_majority_to_argmax() {
+    // Answers: "7" x3 with low scores, "8" x1 with a high one, one unanswered with the top score.
+    let c = vec![
+        cand(Some("7"), true, &[0.0]),
+        cand(Some("8"), false, &[2.0]),
+        cand(Some("7"), true, &[0.1]),
+        cand(None, false, &[9.0]),
+        cand(Some("7"), true, &[-0.2]),
+    ];
+    let p = Pool::new(&c).unwrap();
+    let all = p.all();
+    assert_eq!(soft_vote(&p, 0, 0.0, &all), majority(&p, &all));
+    assert_eq!(soft_vote(&p, 0, 0.0, &all), Some(0));
+    assert_eq!(soft_vote(&p, 0, f64::INFINITY, &all), Some(1));
+    // "8" weighs 1; "7" weighs e^-2b (1 + e^0.1b + e^-0.2b): about 3 at small b, < 1 at large b.
+    assert_eq!(soft_vote(&p, 0, 0.1, &all), Some(2), "the best-scored 7");
+    assert_eq!(soft_vote(&p, 0, 5.0, &all), Some(1));
+    let sel = Selector::SoftVote {
+        score: 0,
+        beta: 5.0,
+    };
+    assert_eq!(sel.select(&p, &all, &mut Rng::new(0)), Some(1));
+    assert_eq!(sel.score_columns(), vec![0]);
+    // No answered member: the best score.
+    assert_eq!(soft_vote(&p, 0, 1.0, &[3]), Some(3));
+    assert_eq!(soft_vote(&p, 0, 1.0, &[]), None);
+}

@@ -1,4 +1,4 @@
-//! Answer votes: plain majority and the SWIFT-weighted vote.
+//! Answer votes: plain majority, the SWIFT-weighted vote, and the soft vote between them.
 
 use std::cmp::Ordering;
 
@@ -140,6 +140,78 @@ pub(crate) fn weighted_vote_with(
             let w = sigmoid(scores[i]);
             t.add(a, i, if w.is_nan() { 0.0 } else { w }, better);
         }
+    }
+    match t.winner() {
+        Some(w) => Some(w.best),
+        None => argmax(scores, subset),
+    }
+}
+
+/// Soft vote with sharpness `beta` >= 0 (may be `+inf`): each answered member of `subset` votes
+/// for its answer with weight `exp(beta (R_i - R_max))`, `R_max` the best finite score among them;
+/// the answer with the largest sum wins (ties to the earliest first occurrence) and its
+/// highest-scored candidate is returned.
+///
+/// It interpolates between the two rules it is calibrated against: `beta = 0` is exactly
+/// [`majority`] (every weight 1; the earliest candidate of the winning answer), and as `beta`
+/// grows a single candidate needs a smaller lead in score to outvote a larger group, until at
+/// `+inf` it is the score argmax over answered members. So when a question's scores barely differ
+/// (by much less than 1/beta) the pick is the majority's, and the head decides only where its
+/// scores stand apart. A missing (`NaN`) score weighs 0 when `beta > 0`. When no member has an
+/// answer, the highest-scored member. `None` for an empty subset.
+///
+/// Panics if `score` is not a column of `pool` or `beta` is negative or `NaN`.
+pub fn soft_vote(pool: &Pool, score: usize, beta: f64, subset: &[usize]) -> Option<usize> {
+    soft_vote_with(pool, score, beta, subset, &mut Tallies::default())
+}
+
+pub(crate) fn soft_vote_with(
+    pool: &Pool,
+    score: usize,
+    beta: f64,
+    subset: &[usize],
+    t: &mut Tallies,
+) -> Option<usize> {
+    assert!(beta >= 0.0, "soft vote sharpness {beta} is not >= 0");
+    if beta == 0.0 {
+        return majority_with(pool, subset, t);
+    }
+    let scores = pool.scores(score);
+    let answered = || {
+        subset
+            .iter()
+            .copied()
+            .filter(|&i| pool.answer_id(i).is_some())
+    };
+    if beta == f64::INFINITY {
+        let eligible: Vec<usize> = answered().collect();
+        return argmax(
+            scores,
+            if eligible.is_empty() {
+                subset
+            } else {
+                &eligible
+            },
+        );
+    }
+    let top = answered()
+        .map(|i| scores[i])
+        .filter(|x| x.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    t.reset(pool.n_answers());
+    let better = |i: usize, j: usize| match compare_scores(scores[i], scores[j]) {
+        Ordering::Greater => true,
+        Ordering::Equal => i < j,
+        Ordering::Less => false,
+    };
+    for i in answered() {
+        let x = scores[i];
+        let w = if x.is_nan() || top == f64::NEG_INFINITY {
+            0.0
+        } else {
+            (beta * (x - top)).exp()
+        };
+        t.add(pool.answer_id(i).unwrap_or_default(), i, w, better);
     }
     match t.winner() {
         Some(w) => Some(w.best),

@@ -47,7 +47,7 @@ pub fn rank(answer: &Answer) -> Vec<usize> {
             c[i].mean_logprob
         };
         match answer.selection {
-            Selection::Swift => (score, lp),
+            Selection::Auto | Selection::Swift => (score, lp),
             Selection::SwiftVote => (weight_of(i), score),
             Selection::Majority => (weight_of(i), lp),
             Selection::Logprob => (lp, score),

@@ -52,6 +52,30 @@ pub(crate) fn split(
     for &k in &order[..n_val] {
         is_val[k] = true;
     }
+    partition(problems, &is_val)
+}
+
+/// Cross-validation split: the problems shuffled by `seed` (the same shuffle as [`split`]) and
+/// cut into `folds` parts of near-equal size; part `fold` is validation. Over `fold` in
+/// 0..folds every problem is in exactly one validation part.
+pub(crate) fn split_fold(
+    problems: Vec<Problem>,
+    fold: usize,
+    folds: usize,
+    seed: u64,
+) -> (Vec<Problem>, Vec<Problem>) {
+    let n = problems.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::derive(seed, SPLIT_STREAM).shuffle(&mut order);
+    let mut is_val = vec![false; n];
+    let (lo, hi) = (fold * n / folds, (fold + 1) * n / folds);
+    for &k in &order[lo..hi] {
+        is_val[k] = true;
+    }
+    partition(problems, &is_val)
+}
+
+fn partition(problems: Vec<Problem>, is_val: &[bool]) -> (Vec<Problem>, Vec<Problem>) {
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for (k, p) in problems.into_iter().enumerate() {
         if is_val[k] {
@@ -311,5 +335,29 @@ mod tests {
         assert_eq!((t.len(), v.len()), (3, 0));
         let (t, v) = split(probs(1), 0.5, 1);
         assert_eq!((t.len(), v.len()), (1, 0));
+    }
+
+    #[test]
+    fn folds_validate_every_problem_exactly_once() {
+        let folds = 4;
+        let mut seen = vec![0u32; 11];
+        for fold in 0..folds {
+            let (t, v) = split_fold(probs(11), fold, folds, 7);
+            assert_eq!(t.len() + v.len(), 11);
+            assert!(
+                (2..=3).contains(&v.len()),
+                "fold {fold}: {} problems",
+                v.len()
+            );
+            assert!(t.iter().all(|p| !v.contains(p)));
+            for p in &v {
+                seen[p.group as usize] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&c| c == 1), "{seen:?}");
+        assert_ne!(
+            split_fold(probs(11), 0, 4, 7).1,
+            split_fold(probs(11), 0, 4, 8).1
+        );
     }
 }

@@ -142,6 +142,10 @@ pub struct TrainOptions {
     pub batch_problems: usize,
     /// Fraction of problems held out for validation (default 0.2).
     pub val_fraction: f64,
+    /// Cross-validation fold `(fold, folds)`: the problems are shuffled (by `seed`) into `folds`
+    /// near-equal parts and part `fold` is the validation split, instead of `val_fraction`.
+    /// Every problem is validated on exactly once over the folds 0..folds.
+    pub fold: Option<(usize, usize)>,
     /// Seed of the split, the shuffles and the initialisation (default 42).
     pub seed: u64,
     /// Gated head (default) or the no-gate variant.
@@ -178,6 +182,7 @@ impl Default for TrainOptions {
             keep_by: KeepBy::Loss,
             batch_problems: 2,
             val_fraction: 0.2,
+            fold: None,
             seed: 42,
             gate: true,
             norm: Normalization::None,
@@ -226,6 +231,8 @@ with! {
     with_batch_problems: batch_problems: usize;
     /// Sets the validation fraction.
     with_val_fraction: val_fraction: f64;
+    /// Validates on cross-validation fold `(fold, folds)` instead of a random fraction.
+    with_fold: fold: Option<(usize, usize)>;
     /// Sets the seed.
     with_seed: seed: u64;
     /// Gated or not.
@@ -345,6 +352,8 @@ pub struct TrainSummary {
     pub selected_by: Selection,
     /// Positive-class weight used by `ce` (`None` when unweighted).
     pub pos_weight: Option<f64>,
+    /// Groups (problems) of the validation split, ascending.
+    pub val_groups: Vec<u64>,
 }
 
 impl TrainSummary {
@@ -418,6 +427,14 @@ fn check_options(o: &TrainOptions) -> Result<(), TrainError> {
     }
     if o.batch_problems == 0 {
         return bad("batch_problems", "must be at least 1".to_string());
+    }
+    if let Some((fold, folds)) = o.fold {
+        if folds < 2 || fold >= folds {
+            return bad(
+                "fold",
+                format!("fold {fold} of {folds}: need at least 2 folds and fold < folds"),
+            );
+        }
     }
     if !(0.0..1.0).contains(&o.val_fraction) {
         return bad(
@@ -567,7 +584,20 @@ pub fn train(
         });
     }
     let n_problems = all.len();
-    let (train_all, val) = data::split(all, opts.val_fraction, opts.seed);
+    let (train_all, val) = match opts.fold {
+        Some((fold, folds)) => {
+            if all.len() < folds {
+                return Err(TrainError::Data {
+                    reason: format!(
+                        "{folds}-fold cross-validation needs at least {folds} problems, there are {}",
+                        all.len()
+                    ),
+                });
+            }
+            data::split_fold(all, fold, folds, opts.seed)
+        }
+        None => data::split(all, opts.val_fraction, opts.seed),
+    };
 
     // Keep what can contribute to the training loss.
     let mut train = Vec::with_capacity(train_all.len());
@@ -818,6 +848,7 @@ pub fn train(
         },
         date: rfc3339_utc(SystemTime::now()),
         command: opts.command.clone(),
+        soft_vote: None,
     };
     let spec = HeadSpec {
         model: model.clone(),
@@ -843,6 +874,7 @@ pub fn train(
         stopped_early,
         selected_by,
         pos_weight,
+        val_groups: val.iter().map(|p| p.group).collect(),
     };
     Ok(TrainOutcome { head, summary })
 }

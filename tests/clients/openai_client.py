@@ -36,7 +36,7 @@ assert text, r
 assert r.choices[0].finish_reason in ("stop", "length"), r.choices[0].finish_reason
 ext = r.model_extra["swift_bon"]
 assert ext["best_of"] == 4 and len(ext["candidates"]) == 4, ext
-assert ext["selector"] == "swift", ext
+assert ext["selector"] == "auto", ext
 assert sum(c["tokens"] for c in ext["candidates"]) == r.usage.completion_tokens, (ext, r.usage)
 assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
 chosen = [c for c in ext["candidates"] if c["chosen"]]

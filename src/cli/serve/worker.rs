@@ -299,7 +299,7 @@ fn load(
             head: Some(h.name.clone()),
             task: h.task().map(str::to_string),
             head_origin: Some(h.origin.to_string()),
-            selector: Selection::Swift,
+            selector: Selection::Auto,
         });
         slots.push(Slot {
             head: Some(h),
@@ -361,7 +361,7 @@ fn answer(
     let r = &job.request;
     let mut request = bon.request_for(r.conversation.clone());
     let default_selection = if slot.head.is_some() {
-        Selection::Swift
+        Selection::Auto
     } else {
         Selection::Majority
     };
