@@ -144,6 +144,57 @@ impl StreamingScorer {
         acc.add(g, r);
         Ok(())
     }
+
+    /// [`add_token`](Self::add_token) with the row given as one slice per state of the layout
+    /// (read in place from the engine's buffers): the same arithmetic, segment by segment, so
+    /// the result is bit-identical to scoring the concatenated row.
+    #[inline]
+    pub fn add_token_segments(
+        &mut self,
+        candidate: usize,
+        segments: &[&[f32]],
+    ) -> Result<(), HeadError> {
+        let proj = self
+            .proj
+            .as_ref()
+            .ok_or_else(|| HeadError::LayoutMismatch {
+                reason: "the scorer received a token before begin/reset".to_string(),
+            })?;
+        let seg = proj.segment_width();
+        if segments.len() * seg != proj.in_width() || segments.iter().any(|s| s.len() != seg) {
+            return Err(HeadError::LayoutMismatch {
+                reason: format!(
+                    "a feature row has {} segments of {:?} floats, the layout says {} floats",
+                    segments.len(),
+                    segments.first().map(|s| s.len()),
+                    proj.in_width()
+                ),
+            });
+        }
+        let n = self.cands.len();
+        let acc = self
+            .cands
+            .get_mut(candidate)
+            .ok_or_else(|| HeadError::LayoutMismatch {
+                reason: format!("candidate {candidate} is out of range ({n} candidates)"),
+            })?;
+        let (g, r) = self.kernel.token_segments(proj, segments);
+        acc.add(g, r);
+        Ok(())
+    }
+
+    fn check_position(&self, candidate: usize, position: usize) -> Result<(), SinkError> {
+        if let Some(acc) = self.cands.get(candidate) {
+            if acc.tokens != position as u64 {
+                return Err(format!(
+                    "scorer: candidate {candidate} got token position {position} after {} tokens",
+                    acc.tokens
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl FeatureSink for StreamingScorer {
@@ -157,16 +208,18 @@ impl FeatureSink for StreamingScorer {
         position: usize,
         features: &[f32],
     ) -> Result<(), SinkError> {
-        if let Some(acc) = self.cands.get(candidate) {
-            if acc.tokens != position as u64 {
-                return Err(format!(
-                    "scorer: candidate {candidate} got token position {position} after {} tokens",
-                    acc.tokens
-                )
-                .into());
-            }
-        }
+        self.check_position(candidate, position)?;
         Ok(self.add_token(candidate, features)?)
+    }
+
+    fn token_segments(
+        &mut self,
+        candidate: usize,
+        position: usize,
+        segments: &[&[f32]],
+    ) -> Result<(), SinkError> {
+        self.check_position(candidate, position)?;
+        Ok(self.add_token_segments(candidate, segments)?)
     }
 }
 
