@@ -24,8 +24,9 @@ use crate::features::StateSpec;
 pub const LAYER_INPUT_ARCHITECTURES: &[&str] = &["llama", "qwen3", "qwen3moe"];
 
 /// On a CPU-only build, whether `auto` picks the layer-input backend where it is supported.
-/// Decided by `swift-bon bench --capture-backends` on the development machine (2 cores,
-/// SmolLM2-135M): see BENCHMARKS.md, "Capture backends". On GPU builds `auto` always picks
+/// To be decided by `swift-bon bench` (which runs both backends side by side where supported);
+/// provisionally true by design (one graph per step, rows read in place): see BENCHMARKS.md,
+/// "Capture backends". On GPU builds `auto` always picks
 /// layer input where supported (by design: the callback forces a synchronisation per tensor).
 const CPU_AUTO_LAYER_INPUT: bool = true;
 
@@ -103,7 +104,7 @@ impl Engine {
                 "GPU build and architecture {arch} records layer inputs: one graph per step instead of a synchronisation per captured tensor"
             ),
             (_, false) => format!(
-                "architecture {arch} records layer inputs, and on CPU they measured faster than the callback (BENCHMARKS.md)"
+                "architecture {arch} records layer inputs (CPU build: one graph per step, rows read in place; BENCHMARKS.md)"
             ),
         };
         match self.layer_input_probe() {
