@@ -24,9 +24,10 @@ use crate::features::StateSpec;
 pub const LAYER_INPUT_ARCHITECTURES: &[&str] = &["llama", "qwen3", "qwen3moe"];
 
 /// On a CPU-only build, whether `auto` picks the layer-input backend where it is supported.
-/// To be decided by `swift-bon bench` (which runs both backends side by side where supported);
-/// provisionally true by design (one graph per step, rows read in place): see BENCHMARKS.md,
-/// "Capture backends". On GPU builds `auto` always picks
+/// Measured with `swift-bon bench` (both backends side by side) on the development machine (2
+/// cores, SmolLM2-135M, N = 1 and 8): a tie within noise (ratios 0.99–1.03), so the tie goes to
+/// the path that keeps one graph per step and reads rows in place. See BENCHMARKS.md, "Capture
+/// backends". On GPU builds `auto` always picks
 /// layer input where supported (by design: the callback forces a synchronisation per tensor).
 const CPU_AUTO_LAYER_INPUT: bool = true;
 
@@ -104,7 +105,7 @@ impl Engine {
                 "GPU build and architecture {arch} records layer inputs: one graph per step instead of a synchronisation per captured tensor"
             ),
             (_, false) => format!(
-                "architecture {arch} records layer inputs (CPU build: one graph per step, rows read in place; BENCHMARKS.md)"
+                "architecture {arch} records layer inputs; on CPU it measured level with the callback, and keeps one graph per step (BENCHMARKS.md)"
             ),
         };
         match self.layer_input_probe() {
