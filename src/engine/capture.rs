@@ -93,7 +93,7 @@ impl Engine {
             CaptureChoice::Auto if !gpu && !CPU_AUTO_LAYER_INPUT => {
                 return decide(
                     CaptureBackend::Callback,
-                    "CPU build: the eval callback measured at least as fast here (BENCHMARKS.md)".into(),
+                    "CPU build: the eval callback measured level with layer input here and is the reference path (BENCHMARKS.md)".into(),
                     false,
                 )
             }
