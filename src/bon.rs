@@ -257,6 +257,12 @@ pub struct CandidateReport {
     pub pruned: bool,
     /// Whether it was chosen.
     pub chosen: bool,
+    /// Generated token ids (for per-token log-probabilities; not in JSON).
+    #[serde(skip)]
+    pub token_ids: Vec<i32>,
+    /// Log-probability of each generated token (not in JSON).
+    #[serde(skip)]
+    pub token_logprobs: Vec<f32>,
 }
 
 /// Wall-clock split of a run.
@@ -340,6 +346,16 @@ impl BestOfN {
     /// the head was trained.
     pub fn with_head(self, head: Head) -> Result<Self, BonError> {
         Ok(self.with_head_checked(head, false)?.0)
+    }
+
+    /// Drops the head: majority vote, and the default prompt policy (a server switching between
+    /// heads and plain voting on one engine).
+    #[must_use]
+    pub fn without_head(mut self) -> Self {
+        self.head = None;
+        self.policy = PromptPolicy::default();
+        self.selection = Selection::Majority;
+        self
     }
 
     /// [`BestOfN::with_head`], refusing a fingerprint mismatch when `strict`, and returning the
@@ -504,11 +520,13 @@ impl BestOfN {
                 answer: answers[i].clone(),
                 swift_score: scores.as_ref().map(|s| s[i]),
                 tokens: c.tokens.len(),
-                decoded_tokens: c.n_covered.max(fed_without_features(c)),
+                decoded_tokens: c.n_fed,
                 mean_logprob: logprob[i],
                 finish: c.finish,
                 pruned: pruned[i],
                 chosen: i == chosen,
+                token_ids: c.tokens.clone(),
+                token_logprobs: c.token_logprobs.clone(),
             })
             .collect();
         Ok(Answer {
@@ -520,7 +538,10 @@ impl BestOfN {
             decoded_tokens: generation.timing.fed_tokens,
             candidates,
             prompt_tokens: generation.prompt_tokens,
-            prune: request.prune.map(|p| p.to_string()),
+            prune: request
+                .prune
+                .filter(|_| self.head.is_some())
+                .map(|p| p.to_string()),
             early_stopped,
             seed: opts.seed,
             timing: AnswerTiming {
@@ -561,7 +582,8 @@ pub(crate) fn drive(
     let mut session = engine.start(prompt, opts, &mut sink)?;
     let prefill = t0.elapsed();
     let n = session.n_candidates();
-    let mut pruner = request.prune.map(Pruner::new);
+    // Pruning reads running SWIFT scores: without a head there is nothing to prune by.
+    let mut pruner = request.prune.filter(|_| head.is_some()).map(Pruner::new);
     let mut pruned = vec![false; n];
     let mut early_stopped = false;
     let vote = matches!(
@@ -677,19 +699,9 @@ fn vote_weights(
     by_answer.into_iter().map(|(_, w)| w).collect()
 }
 
-/// Without features nothing is covered; a candidate then fed one token per sampled token but
-/// its last.
-fn fed_without_features(c: &crate::engine::Candidate) -> usize {
-    if c.n_covered == 0 {
-        c.tokens.len().saturating_sub(1)
-    } else {
-        0
-    }
-}
-
 /// Picks among the eligible (unpruned) candidates; candidates with an extracted answer come
 /// first, so a candidate without one is chosen only when no eligible candidate has one.
-fn choose(
+pub(crate) fn choose(
     selection: Selection,
     answers: &[Option<String>],
     logprob: &[f64],

@@ -11,7 +11,6 @@
 //! finished is lost or duplicated. `manifest.yaml` records everything that determines the data;
 //! a rerun with different settings into the same folder is refused (except a larger problem
 //! count, which extends the collection: problem i depends only on the task seed and i).
-#![forbid(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -75,7 +74,7 @@ pub enum CollectError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Other I/O.
-    #[error("{path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         /// File.
         path: PathBuf,

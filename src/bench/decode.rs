@@ -1,7 +1,6 @@
 //! One measurement of one variant of Best-of-N generation: the same prompt, seeds and token
 //! limit for every variant, so they generate the same tokens and differ only in what they do
 //! around the decode.
-#![forbid(unsafe_code)]
 
 use std::time::Instant;
 

@@ -1,6 +1,5 @@
 //! The cost of the SWIFT head alone (pure Rust, no model): scoring time per token and per
 //! candidate, and the time of the training entry point on synthetic candidates.
-#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

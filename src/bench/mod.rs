@@ -14,7 +14,6 @@
 //! - [`system`]: machine description and `/proc` readings.
 //!
 //! Benchmarks report; they never assert speed.
-#![forbid(unsafe_code)]
 
 pub mod decode;
 pub mod headcost;
@@ -292,6 +291,8 @@ pub enum DecodeEvent<'a> {
     WarmUp,
     /// A variant finished one run.
     Measured {
+        /// Index of the model in [`run_decode_models`] (0 for [`run_decode`]).
+        model: usize,
         /// Run, from 1.
         run: usize,
         /// Runs in all.
@@ -310,15 +311,63 @@ pub fn run_decode(
     cfg: &DecodeConfig,
     progress: &mut dyn FnMut(DecodeEvent<'_>),
 ) -> Result<Vec<DecodeReport>, BenchError> {
-    cfg.validate()?;
-    let prompt_ids = engine.tokenize(prompt)?;
-    let model = model_identity(engine.info());
-    let head = match &cfg.head {
-        Some(h) => h.clone(),
-        None => headcost::random_head(&model, &cfg.head_states, Normalization::None, cfg.seed)?,
-    };
+    let mut all = run_decode_models(&[BenchModel { engine, prompt }], cfg, progress)?;
+    Ok(all.pop().unwrap_or_default())
+}
 
-    // Warm-up: page the model in, let the CPU settle; untimed.
+/// One model of [`run_decode_models`] with its rendered prompt.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchModel<'a> {
+    /// The loaded model.
+    pub engine: &'a Engine,
+    /// Its prompt text (each model renders the same message with its own template).
+    pub prompt: &'a str,
+}
+
+/// [`run_decode`] for several models side by side (e.g. one model in several weight formats):
+/// within each run and N, the models take turns (their order rotated every run) and each runs
+/// its variants (rotated too), so machine drift spreads over models as well as variants.
+/// Returns one report list per model, in the order given.
+pub fn run_decode_models(
+    models: &[BenchModel<'_>],
+    cfg: &DecodeConfig,
+    progress: &mut dyn FnMut(DecodeEvent<'_>),
+) -> Result<Vec<Vec<DecodeReport>>, BenchError> {
+    cfg.validate()?;
+    if models.is_empty() {
+        return Err(BenchError::Config {
+            name: "models",
+            reason: "give at least one model".into(),
+        });
+    }
+    struct Prepared<'a> {
+        engine: &'a Engine,
+        prompt: &'a str,
+        prompt_ids: Vec<i32>,
+        head: crate::head::Head,
+    }
+    let prepared = models
+        .iter()
+        .map(|m| {
+            let model = model_identity(m.engine.info());
+            Ok(Prepared {
+                engine: m.engine,
+                prompt: m.prompt,
+                prompt_ids: m.engine.tokenize(m.prompt)?,
+                head: match &cfg.head {
+                    Some(h) => h.clone(),
+                    None => headcost::random_head(
+                        &model,
+                        &cfg.head_states,
+                        Normalization::None,
+                        cfg.seed,
+                    )?,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, BenchError>>()?;
+
+    // Warm-up: page the models in, let the CPU settle; untimed.
     progress(DecodeEvent::WarmUp);
     let n_max = cfg.ns.iter().copied().max().unwrap_or(1);
     let warm = cfg.options(n_max).with_max_tokens(cfg.max_tokens.min(16));
@@ -327,56 +376,69 @@ pub fn run_decode(
         // Also runs the one-time layer-input probe outside the timed runs.
         warm_variants.push(Variant::CaptureScoreLayerInput);
     }
-    for v in warm_variants {
-        let setup = RunSetup {
-            engine,
-            prompt,
-            prompt_ids: &prompt_ids,
-            opts: &warm,
-            head: &head,
-            head_states: &cfg.head_states,
-            prune: cfg.prune.as_ref(),
-        };
-        run_variant(&setup, v)?;
-    }
-
-    // all[i][run] = measurements of ns[i] in that run, in base variant order.
-    let mut all: Vec<Vec<Vec<Measurement>>> = vec![Vec::new(); cfg.ns.len()];
-    for run in 0..cfg.runs {
-        for (i, &n) in cfg.ns.iter().enumerate() {
-            let opts = cfg.options(n);
+    for p in &prepared {
+        for &v in &warm_variants {
             let setup = RunSetup {
-                engine,
-                prompt,
-                prompt_ids: &prompt_ids,
-                opts: &opts,
-                head: &head,
+                engine: p.engine,
+                prompt: p.prompt,
+                prompt_ids: &p.prompt_ids,
+                opts: &warm,
+                head: &p.head,
                 head_states: &cfg.head_states,
                 prune: cfg.prune.as_ref(),
             };
-            let base = cfg.variants(n);
-            let mut order = base.clone();
-            order.rotate_left(run % base.len());
-            let mut got = Vec::with_capacity(base.len());
-            for &v in &order {
-                let m = run_variant(&setup, v)?;
-                progress(DecodeEvent::Measured {
-                    run: run + 1,
-                    runs: cfg.runs,
-                    n,
-                    m: &m,
-                });
-                got.push(m);
-            }
-            got.sort_by_key(|m| base.iter().position(|&b| b == m.variant));
-            all[i].push(got);
+            run_variant(&setup, v)?;
         }
     }
-    Ok(cfg
-        .ns
+
+    // all[model][i][run] = measurements of ns[i] in that run, in base variant order.
+    let mut all: Vec<Vec<Vec<Vec<Measurement>>>> =
+        vec![vec![Vec::new(); cfg.ns.len()]; prepared.len()];
+    for run in 0..cfg.runs {
+        for (i, &n) in cfg.ns.iter().enumerate() {
+            let opts = cfg.options(n);
+            let mut model_order: Vec<usize> = (0..prepared.len()).collect();
+            model_order.rotate_left(run % prepared.len());
+            for &k in &model_order {
+                let p = &prepared[k];
+                let setup = RunSetup {
+                    engine: p.engine,
+                    prompt: p.prompt,
+                    prompt_ids: &p.prompt_ids,
+                    opts: &opts,
+                    head: &p.head,
+                    head_states: &cfg.head_states,
+                    prune: cfg.prune.as_ref(),
+                };
+                let base = cfg.variants(n);
+                let mut order = base.clone();
+                order.rotate_left(run % base.len());
+                let mut got = Vec::with_capacity(base.len());
+                for &v in &order {
+                    let m = run_variant(&setup, v)?;
+                    progress(DecodeEvent::Measured {
+                        model: k,
+                        run: run + 1,
+                        runs: cfg.runs,
+                        n,
+                        m: &m,
+                    });
+                    got.push(m);
+                }
+                got.sort_by_key(|m| base.iter().position(|&b| b == m.variant));
+                all[k][i].push(got);
+            }
+        }
+    }
+    Ok(all
         .iter()
-        .zip(&all)
-        .map(|(&n, runs)| report_n(n, &cfg.variants(n), runs))
+        .map(|per_n| {
+            cfg.ns
+                .iter()
+                .zip(per_n)
+                .map(|(&n, runs)| report_n(n, &cfg.variants(n), runs))
+                .collect()
+        })
         .collect())
 }
 

@@ -3,7 +3,6 @@
 //! memory (every feature row stored) then scoring the stored rows. [`run_child`] runs one way
 //! in this process and reads its peak RSS; the CLI starts one child process per way so that
 //! each peak is isolated from the others and from the parent.
-#![forbid(unsafe_code)]
 
 use std::time::Instant;
 

@@ -1,18 +1,18 @@
 //! `swift-bon ask`: the main job. N candidates with inline capture and streaming SWIFT scoring;
 //! the best answer goes to stdout.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 use swift_bon::bon::{Answer, BestOfN, EarlyStop, Event, PromptPolicy, Selection};
 use swift_bon::engine::Engine;
-use swift_bon::head::Head;
+use swift_bon::heads::{FoundHead, HeadCatalog};
 use swift_bon::prune::PrunePolicy;
 use swift_bon::tasks::{AnswerKind, TaskSpec};
 
-use super::common::{load_head_for, print_json, progress_bar, GlobalArgs, ModelArgs, UsageError};
+use super::common::{check_head_for, print_json, progress_bar, GlobalArgs, ModelArgs, UsageError};
 use super::sample::{one_line, SamplingArgs};
 
 #[derive(Debug, Args)]
@@ -21,8 +21,8 @@ pub struct AskArgs {
     pub question: String,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// SWIFT head (default: a head in the models folder made for this model; with --task, one
-    /// trained on that task).
+    /// SWIFT head: a file, or the name of an installed or shipped head (default: an installed
+    /// head made for this model, else a shipped one; with --task, one trained on that task).
     #[arg(long)]
     pub head: Option<PathBuf>,
     /// The kind of question (arithmetic, coinflip, gsm8k, math, jsonl): picks the head trained
@@ -35,8 +35,9 @@ pub struct AskArgs {
     pub select: Selection,
     /// Prune weak candidates early by their running SWIFT score: top:KEEP, margin:M,
     /// deepconf:Q or halve:REJECT, with options like ,warmup=32,every=16,min=2; `off` for none.
-    #[arg(long, value_name = "POLICY", default_value = "off", value_parser = parse_prune)]
-    pub prune: Option<PrunePolicy>,
+    /// The default was chosen by measurement (README, "Early pruning"). Needs a head.
+    #[arg(long, value_name = "POLICY", default_value = swift_bon::prune::DEFAULT_POLICY)]
+    pub prune: PruneArg,
     /// Stop the whole question once the vote is decided (majority and swift-vote only).
     #[arg(long)]
     pub early_stop: bool,
@@ -57,13 +58,20 @@ pub struct AskArgs {
     pub sampling: SamplingArgs,
 }
 
-fn parse_prune(s: &str) -> Result<Option<PrunePolicy>, String> {
-    if s == "off" || s == "none" {
-        return Ok(None);
+/// A pruning policy, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneArg(pub Option<PrunePolicy>);
+
+impl std::str::FromStr for PruneArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "off" || s == "none" {
+            return Ok(Self(None));
+        }
+        s.parse()
+            .map(|p| Self(Some(p)))
+            .map_err(|e: swift_bon::prune::PruneParseError| e.to_string())
     }
-    s.parse()
-        .map(Some)
-        .map_err(|e: swift_bon::prune::PruneParseError| e.to_string())
 }
 
 #[derive(Serialize)]
@@ -71,45 +79,10 @@ struct AskOut<'a> {
     question: &'a str,
     model: String,
     head: Option<String>,
+    head_origin: Option<String>,
     n: usize,
     #[serde(flatten)]
     answer: &'a Answer,
-}
-
-/// Heads in `dir` made for this model (same architecture, shape and fingerprint), by name;
-/// with `task`, only those trained on that task family.
-fn find_heads(
-    dir: &Path,
-    engine: &Engine,
-    task: Option<&str>,
-) -> Vec<(PathBuf, Option<&'static str>)> {
-    let identity = engine.info().identity();
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    for p in paths {
-        if let Ok(h) = Head::load(&p) {
-            let trained_on = h
-                .spec()
-                .training
-                .as_ref()
-                .and_then(|t| t.task.as_deref())
-                .and_then(|t| t.parse::<TaskSpec>().ok())
-                .map(|t| t.name());
-            let task_fits = task.is_none_or(|want| trained_on == Some(want));
-            if task_fits && h.check_model(&identity, true).is_ok() {
-                found.push((p.with_extension(""), trained_on));
-            }
-        }
-    }
-    found
 }
 
 pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
@@ -129,9 +102,11 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         }
     }
     let engine = args.model.load(global)?;
-    let head_path = pick_head(global, &args, &engine)?;
-    let head = match &head_path {
-        Some(p) => Some(load_head_for(p, &engine, args.strict)?),
+    let found = pick_head(global, &args, &engine)?;
+    let head_name = found.as_ref().map(|h| h.name.clone());
+    let head_origin = found.as_ref().map(|h| h.origin.to_string());
+    let head = match found {
+        Some(h) => Some(check_head_for(h.head, &h.name, &engine, args.strict)?),
         None => None,
     };
     let task: Option<TaskSpec> = args.task.as_deref().and_then(|t| t.parse().ok());
@@ -143,14 +118,14 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
     let model_path = engine.info().path.display().to_string();
     let mut bon = BestOfN::new(engine);
     if let Some(h) = head {
-        // Checked (with its warning) by load_head_for above.
+        // Checked (with its warning) by check_head_for above.
         bon = bon.with_head_checked(h, false)?.0;
     }
     let bon = bon
         .with_policy(policy)
         .with_options(args.sampling.options())
         .with_selection(args.select)
-        .with_prune(args.prune)
+        .with_prune(args.prune.0)
         .with_early_stop(if args.early_stop {
             EarlyStop::Decided
         } else {
@@ -182,18 +157,25 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         return print_json(&AskOut {
             question: &args.question,
             model: model_path,
-            head: head_path.as_ref().map(|p| p.display().to_string()),
+            head: head_name,
+            head_origin,
             n,
             answer: &answer,
         });
     }
     if args.show_all {
-        println!(
+        outln!(
             "{:>1} {:>3} {:>9} {:>9} {:>6} {:<7} {:<12} text",
-            "", "#", "swift", "logprob", "tokens", "finish", "answer"
-        );
+            "",
+            "#",
+            "swift",
+            "logprob",
+            "tokens",
+            "finish",
+            "answer"
+        )?;
         for c in &answer.candidates {
-            println!(
+            outln!(
                 "{:>1} {:>3} {:>9} {:>9.3} {:>6} {:<7} {:<12} {}",
                 if c.chosen { ">" } else { "" },
                 c.index,
@@ -203,9 +185,9 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
                 c.finish.as_str(),
                 one_line(c.answer.as_deref().unwrap_or("-"), 12),
                 one_line(&c.text, 60)
-            );
+            )?;
         }
-        println!();
+        outln!()?;
     }
     if !global.quiet {
         let pruned = answer.n_pruned();
@@ -230,47 +212,60 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
             }
         );
     }
-    println!("{}", answer.text.trim());
+    outln!("{}", answer.text.trim())?;
     Ok(())
 }
 
-/// The head to use: `--head`, else a head in the models folder made for this model (with
-/// `--task`, one trained on that task); none for selections that need no head.
+/// The head to use: `--head` (a file or a head's name), else an installed head made for this
+/// model, else a shipped one (with `--task`, one trained on that task); none for selections that
+/// need no head. Says which head it picked and where it came from.
 fn pick_head(
     global: &GlobalArgs,
     args: &AskArgs,
     engine: &Engine,
-) -> anyhow::Result<Option<PathBuf>> {
+) -> anyhow::Result<Option<FoundHead>> {
+    let catalog = HeadCatalog::for_user();
+    let say = |h: &FoundHead, hint: &str| {
+        if !global.quiet {
+            eprintln!(
+                "using head {} ({}; trained on {}){hint}",
+                h.name,
+                h.origin,
+                h.task().unwrap_or("an unrecorded task"),
+            );
+        }
+    };
     if let Some(p) = &args.head {
-        return Ok(Some(p.clone()));
+        let found = catalog
+            .explicit(p)
+            .with_context(|| format!("loading head {}", p.display()))?;
+        say(&found, "");
+        return Ok(Some(found));
     }
     if !args.select.needs_head() {
         return Ok(None);
     }
-    let found = find_heads(&global.models_dir, engine, args.task.as_deref());
-    match found.first() {
-        Some((p, task)) => {
-            if found.len() > 1 && !global.quiet {
-                let others: Vec<String> = found[1..]
-                    .iter()
-                    .filter_map(|(_, t)| t.map(|t| format!("--task {t}")))
-                    .chain(std::iter::once("--head".to_string()))
-                    .collect();
-                eprintln!(
-                    "using head {} (trained on {}; {} picks another)",
-                    p.display(),
-                    task.unwrap_or("an unrecorded task"),
-                    others.join(" or ")
-                );
-            }
-            Ok(Some(p.clone()))
-        }
-        None => Err(UsageError(format!(
-            "no SWIFT head{} for model {} in {}: pass --head, train one (swift-bon collect, then swift-bon train), or choose --select majority or --select logprob",
+    let identity = engine.info().identity();
+    let mut found = catalog.for_model(&identity, args.task.as_deref());
+    if found.is_empty() {
+        return Err(UsageError(format!(
+            "no SWIFT head{} for model {} (looked in {} and the heads shipped with swift-bon): pass --head, train one (swift-bon collect, then swift-bon train, then swift-bon heads install), or choose --select majority or --select logprob",
             args.task.as_deref().map(|t| format!(" trained on {t}")).unwrap_or_default(),
             engine.info().path.display(),
-            global.models_dir.display()
+            catalog.user_dir().map_or("no folder of installed heads".into(), |d| d.display().to_string()),
         ))
-        .into()),
+        .into());
     }
+    let others: Vec<String> = found[1..]
+        .iter()
+        .filter_map(|h| h.task().map(|t| format!("--task {t}")))
+        .collect();
+    let hint = if others.is_empty() {
+        String::new()
+    } else {
+        format!("; {} or --head picks another", others.join(" or "))
+    };
+    let first = found.swap_remove(0);
+    say(&first, &hint);
+    Ok(Some(first))
 }

@@ -13,12 +13,13 @@ use swift_bon::bench::headcost::{time_head_scoring, time_training, HeadScoring, 
 use swift_bon::bench::rss::{run_child, ChildReport, MemoryReport, RssVariant};
 use swift_bon::bench::system::{load_average, peak_rss_kib, Machine};
 use swift_bon::bench::{
-    model_identity, run_decode, targets, DecodeConfig, DecodeEvent, DecodeReport, Summary, Target,
-    Variant, SCHEMA,
+    model_identity, run_decode_models, targets, BenchModel, DecodeConfig, DecodeEvent,
+    DecodeReport, Summary, Target, Variant, SCHEMA,
 };
 use swift_bon::engine::{ChatMessage, Engine, GenerateOptions, ModelInfo, TemplateChoice};
 use swift_bon::features::StateSpec;
 use swift_bon::head::Normalization;
+use swift_bon::weights::WeightFormat;
 
 use super::common::{load_engine, print_json, GlobalArgs, ModelArgs};
 
@@ -81,6 +82,11 @@ pub struct BenchArgs {
     /// Training epochs (early stopping off).
     #[arg(long, default_value_t = 10)]
     pub train_epochs: u32,
+    /// Benchmark the known model in each of these weight formats side by side in one run
+    /// (e.g. `original,q8_0,q4_0`; converted on first use). The first is the reference of the
+    /// format comparison and the model of the memory and head sections.
+    #[arg(long, value_delimiter = ',', value_name = "FORMATS")]
+    pub compare_weights: Vec<WeightFormat>,
     /// Skip N sequential generations.
     #[arg(long)]
     pub no_sequential: bool,
@@ -173,6 +179,8 @@ struct Report<'a> {
     load_before: Option<[f64; 3]>,
     load_after: Option<[f64; 3]>,
     model: ModelOut<'a>,
+    /// Weight format of `model` when it is a known model.
+    weights: Option<WeightFormat>,
     prompt_tokens: usize,
     template: String,
     config: &'a DecodeConfig,
@@ -181,6 +189,89 @@ struct Report<'a> {
     head: Option<HeadOut>,
     memory: Option<MemoryReport>,
     targets: Vec<Target>,
+    /// With `--compare-weights`: the other formats, measured in the same runs.
+    compared: Vec<ComparedOut<'a>>,
+    /// With `--compare-weights`: every format against the first, at each N.
+    formats: Vec<FormatRow>,
+}
+
+#[derive(Serialize)]
+struct ComparedOut<'a> {
+    weights: WeightFormat,
+    model: ModelOut<'a>,
+    decode: Vec<DecodeReport>,
+    targets: Vec<Target>,
+}
+
+/// One weight format at one N, against the first format of the same runs.
+#[derive(Serialize)]
+struct FormatRow {
+    n: usize,
+    weights: WeightFormat,
+    file_size: u64,
+    plain_tokens_per_s: Summary,
+    capture_score_tokens_per_s: Option<Summary>,
+    /// Per-run plain tok/s ÷ the first format's plain tok/s of the same run.
+    plain_vs_first: Summary,
+    /// Per-run capture + score tok/s ÷ the first format's of the same run.
+    capture_score_vs_first: Option<Summary>,
+    batch_vs_sequential: Option<Summary>,
+}
+
+fn variant(d: &DecodeReport, v: Variant) -> Option<&swift_bon::bench::VariantReport> {
+    d.variants.iter().find(|x| x.variant == v)
+}
+
+fn paired(a: &Summary, b: &Summary) -> Summary {
+    Summary::of(a.values.iter().zip(&b.values).map(|(x, y)| x / y).collect())
+}
+
+fn format_rows(sets: &[(WeightFormat, u64, &[DecodeReport])]) -> Vec<FormatRow> {
+    let Some((_, _, first)) = sets.first() else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for (i, d0) in first.iter().enumerate() {
+        for (w, size, reports) in sets {
+            let Some(d) = reports.get(i) else { continue };
+            let (Some(p), Some(p0)) = (variant(d, Variant::Plain), variant(d0, Variant::Plain))
+            else {
+                continue;
+            };
+            let cs = variant(d, Variant::CaptureScore);
+            let cs0 = variant(d0, Variant::CaptureScore);
+            rows.push(FormatRow {
+                n: d.n,
+                weights: *w,
+                file_size: *size,
+                plain_tokens_per_s: p.tokens_per_s.clone(),
+                capture_score_tokens_per_s: cs.map(|c| c.tokens_per_s.clone()),
+                plain_vs_first: paired(&p.tokens_per_s, &p0.tokens_per_s),
+                capture_score_vs_first: cs
+                    .zip(cs0)
+                    .map(|(c, c0)| paired(&c.tokens_per_s, &c0.tokens_per_s)),
+                batch_vs_sequential: d.batch_vs_sequential.as_ref().map(|c| c.speedup.clone()),
+            });
+        }
+    }
+    rows
+}
+
+/// The issue-16 targets of a format against the first: N = 8 plain throughput at least 1.5x.
+fn format_targets(rows: &[FormatRow], first: WeightFormat) -> Vec<Target> {
+    rows.iter()
+        .filter(|r| r.n == 8 && r.weights != first)
+        .map(|r| Target {
+            id: format!("plain_n8_vs_{first}_{}", r.weights),
+            goal: format!(
+                "{}: N = 8 plain throughput at least 1.5x that of {first} (paired per run)",
+                r.weights
+            ),
+            measured: r.plain_vs_first.median,
+            threshold: 1.5,
+            met: r.plain_vs_first.median >= 1.5,
+        })
+        .collect()
 }
 
 const HEAD_NOTE: &str = "the scoring variants use a random gated head (uniform in ±1/sqrt(F), \
@@ -199,15 +290,43 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     };
     let load_before = load_average();
     let machine = Machine::detect();
-    let path = args.model.resolve(global)?;
-    let engine = load_engine(&path)?;
-    engine.feature_layout(&swift_bon::engine::FeatureRequest::Hidden(
-        args.head_layers.clone(),
-    ))?;
-    let prompt = render(&engine, &args.prompt, &args.template)?;
+    // (format, path) of every model measured; the first is the main one.
+    let known = args.model.known()?;
+    let mut paths: Vec<(Option<WeightFormat>, std::path::PathBuf)> = Vec::new();
+    if args.compare_weights.is_empty() {
+        paths.push((
+            known.map(|_| args.model.weights.unwrap_or(super::common::DEFAULT_WEIGHTS)),
+            args.model.resolve(global)?,
+        ));
+    } else {
+        let k = known.ok_or_else(|| {
+            super::common::UsageError(
+                "--compare-weights needs a known model (-m smollm2-135m or gemma3-270m)".into(),
+            )
+        })?;
+        for &w in &args.compare_weights {
+            paths.push((Some(w), args.model.resolve_known(global, k, w)?));
+        }
+    }
+    let engines = paths
+        .iter()
+        .map(|(_, p)| load_engine(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let prompts = engines
+        .iter()
+        .map(|e| {
+            e.feature_layout(&swift_bon::engine::FeatureRequest::Hidden(
+                args.head_layers.clone(),
+            ))?;
+            render(e, &args.prompt, &args.template)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let path = paths[0].1.clone();
+    let engine = &engines[0];
+    let prompt = prompts[0].clone();
     let prompt_tokens = engine.tokenize(&prompt)?.len();
     let head = match &args.head {
-        Some(p) => Some(super::common::load_head_for(p, &engine, false)?),
+        Some(p) => Some(super::common::load_head_for(p, engine, false)?),
         None => None,
     };
     let head_states = match &head {
@@ -235,7 +354,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         sequential: !args.no_sequential,
         two_pass: !args.no_two_pass,
         prune: args.prune,
-        layer_input: !args.no_layer_input && engine.supports_layer_input(),
+        layer_input: !args.no_layer_input && engines.iter().all(|e| e.supports_layer_input()),
         head,
     };
     if let Some(l) = load_before {
@@ -246,16 +365,37 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
             ));
         }
     }
-    let decode = run_decode(&engine, &prompt, &cfg, &mut |ev| match ev {
+    let bench_models: Vec<BenchModel<'_>> = engines
+        .iter()
+        .zip(&prompts)
+        .map(|(engine, prompt)| BenchModel { engine, prompt })
+        .collect();
+    let label = |k: usize| {
+        paths[k]
+            .0
+            .filter(|_| paths.len() > 1)
+            .map_or(String::new(), |w| format!("{:<9}", w.name()))
+    };
+    let mut decodes = run_decode_models(&bench_models, &cfg, &mut |ev| match ev {
         DecodeEvent::WarmUp => say("warming up"),
-        DecodeEvent::Measured { run, runs, n, m } => say(&format!(
-            "run {run}/{runs} N={n:<2} {:<13} {:>7.1} tok/s  wall {:>6.2} s",
+        DecodeEvent::Measured {
+            model,
+            run,
+            runs,
+            n,
+            m,
+        } => say(&format!(
+            "run {run}/{runs} N={n:<2} {}{:<13} {:>7.1} tok/s  wall {:>6.2} s",
+            label(model),
             m.variant.name(),
             m.tokens_per_s(),
             m.wall_s
         )),
     })
-    .context("decode benchmarks")?;
+    .context("decode benchmarks")?
+    .into_iter();
+    let decode = decodes.next().unwrap_or_default();
+    let others: Vec<Vec<DecodeReport>> = decodes.collect();
 
     let memory = if args.no_rss {
         None
@@ -321,7 +461,39 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         })
     };
 
-    let targets = targets(&decode, memory.as_ref());
+    let mut targets = targets(&decode, memory.as_ref());
+    let mut formats = Vec::new();
+    let mut compared = Vec::new();
+    if let Some(first) = paths[0].0.filter(|_| paths.len() > 1) {
+        let mut sets: Vec<(WeightFormat, u64, &[DecodeReport])> =
+            vec![(first, engine.info().file_size, &decode)];
+        for (k, d) in others.iter().enumerate() {
+            if let Some(w) = paths[k + 1].0 {
+                sets.push((w, engines[k + 1].info().file_size, d));
+            }
+        }
+        formats = format_rows(&sets);
+        let label = |w: WeightFormat, ts: Vec<Target>| {
+            ts.into_iter().map(move |t| Target {
+                id: format!("{w}_{}", t.id),
+                goal: format!("{w}: {}", t.goal),
+                ..t
+            })
+        };
+        targets = label(first, targets).collect();
+        for (k, d) in others.into_iter().enumerate() {
+            let w = paths[k + 1].0.unwrap_or(WeightFormat::Original);
+            let ts = swift_bon::bench::targets(&d, None);
+            targets.extend(label(w, ts.clone()));
+            compared.push(ComparedOut {
+                weights: w,
+                model: ModelOut::of(engines[k + 1].info()),
+                targets: ts,
+                decode: d,
+            });
+        }
+        targets.extend(format_targets(&formats, first));
+    }
     let report = Report {
         schema: SCHEMA,
         command: command_line(),
@@ -334,6 +506,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         load_before,
         load_after: load_average(),
         model: ModelOut::of(engine.info()),
+        weights: paths[0].0,
         prompt_tokens,
         template: engine.describe_template(&args.template),
         config: &cfg,
@@ -342,6 +515,8 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         head,
         memory,
         targets,
+        compared,
+        formats,
     };
     if let Some(p) = &args.save_json {
         let text = serde_json::to_string_pretty(&report)?;
@@ -350,7 +525,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&report);
     }
-    print!("{}", table(&report));
+    out!("{}", table(&report))?;
     Ok(())
 }
 
@@ -445,6 +620,197 @@ fn cpu_pct(s: &Summary) -> String {
     format!("{:+.1}% [{:+.1}…{:+.1}]", o(s.median), o(s.min), o(s.max))
 }
 
+/// The decode, batch-vs-sequential and inline-vs-two-pass tables of one model.
+fn decode_tables(s: &mut String, decode: &[DecodeReport], title: &str) {
+    let _ = writeln!(
+        s,
+        "## Decode throughput{title} (generated tokens/s of the generation steps)\n"
+    );
+    let _ = writeln!(
+        s,
+        "Overhead = 1 − (variant tok/s ÷ plain tok/s of the same run), median [range]. Capture variants feed each candidate's last token once more to cover it (fed tokens).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| N | variant | tok/s | overhead vs plain | wall s | CPU s | CPU overhead | generated / fed tokens |"
+    );
+    let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- | --- | --- |");
+    for d in decode {
+        for v in d.variants.iter().filter(|v| {
+            matches!(
+                v.variant,
+                Variant::Plain
+                    | Variant::CaptureAll
+                    | Variant::CaptureLast4
+                    | Variant::CaptureScore
+                    | Variant::CaptureAllLayerInput
+                    | Variant::CaptureLast4LayerInput
+                    | Variant::CaptureScoreLayerInput
+            )
+        }) {
+            let (overhead, cpu_overhead) = if v.variant == Variant::Plain {
+                ("—".to_string(), "—".to_string())
+            } else {
+                (pct(&v.ratio_to_plain), cpu_pct(&v.cpu_ratio_to_plain))
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} / {} |",
+                d.n,
+                v.variant.name(),
+                mmm(&v.tokens_per_s, 1),
+                overhead,
+                mmm(&v.wall_s, 2),
+                mmm(&v.cpu_s, 2),
+                cpu_overhead,
+                v.generated_tokens,
+                v.fed_tokens
+            );
+        }
+    }
+    let _ = writeln!(s);
+    for d in decode {
+        let _ = writeln!(
+            s,
+            "- N = {}: {} tokens generated, {}/{} candidates reached the limit, identical tokens across all variants and runs: {}",
+            d.n,
+            d.generated_tokens,
+            d.length_finished,
+            d.n,
+            if d.tokens_match { "yes" } else { "NO" }
+        );
+    }
+
+    if decode.iter().any(|d| !d.layer_input_vs_callback.is_empty()) {
+        let _ = writeln!(
+            s,
+            "\n## Capture backends{title}: layer input vs eval callback (paired per run, median [range])\n"
+        );
+        let _ = writeln!(
+            s,
+            "`capture_*` variants use the eval callback, `capture_*_li` the layer-input outputs. Ratio above 1: layer input is faster.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| N | capture | decode tok/s ratio (li ÷ callback) | wall speed-up | CPU-time speed-up | scores bit-identical |"
+        );
+        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- |");
+        for d in decode {
+            for c in &d.layer_input_vs_callback {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {}x | {}x | {}x | {} |",
+                    d.n,
+                    c.variant.name(),
+                    mmm(&c.tps_ratio, 3),
+                    mmm(&c.wall_speedup, 3),
+                    mmm(&c.cpu_speedup, 3),
+                    match c.scores_identical {
+                        Some(true) => "yes",
+                        Some(false) => "NO",
+                        None => "—",
+                    }
+                );
+            }
+        }
+    }
+    if decode.iter().any(|d| d.batch_vs_sequential.is_some()) {
+        let _ = writeln!(
+            s,
+            "\n## N candidates in one batch vs one after another{title} (end-to-end wall s, no capture)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| N | one batch | sequential | speed-up | CPU-time speed-up | decode tok/s, batch | decode tok/s, sequential |"
+        );
+        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- | --- |");
+        for d in decode {
+            if let Some(c) = &d.batch_vs_sequential {
+                let tps = |v: Variant| {
+                    d.variants
+                        .iter()
+                        .find(|x| x.variant == v)
+                        .map_or("?".into(), |x| mmm(&x.tokens_per_s, 1))
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {}x | {}x | {} | {} |",
+                    d.n,
+                    mmm(&c.wall_s, 2),
+                    mmm(&c.baseline_wall_s, 2),
+                    mmm(&c.speedup, 2),
+                    mmm(&c.cpu_speedup, 2),
+                    tps(Variant::Plain),
+                    tps(Variant::Sequential)
+                );
+            }
+        }
+    }
+    if decode.iter().any(|d| d.inline_vs_two_pass.is_some()) {
+        let _ = writeln!(s, "\n## Inline scoring vs generate-then-re-encode{title} (end-to-end wall s, same N candidates)\n");
+        let _ = writeln!(
+            s,
+            "| N | inline (capture + streaming score) | two-pass (generate, re-encode each, score) | of which re-encode + score | speed-up | CPU-time speed-up | max score diff |"
+        );
+        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- | --- |");
+        for d in decode {
+            if let Some(c) = &d.inline_vs_two_pass {
+                let post = d
+                    .variants
+                    .iter()
+                    .find(|x| x.variant == Variant::TwoPass)
+                    .map_or("?".into(), |x| mmm(&x.post_s, 2));
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {}x | {}x | {:.1e} |",
+                    d.n,
+                    mmm(&c.wall_s, 2),
+                    mmm(&c.baseline_wall_s, 2),
+                    post,
+                    mmm(&c.speedup, 2),
+                    mmm(&c.cpu_speedup, 2),
+                    d.max_score_rel_diff.unwrap_or(f64::NAN)
+                );
+            }
+        }
+    }
+}
+
+/// Every weight format side by side, against the first (ratios paired within each run).
+fn format_table(s: &mut String, rows: &[FormatRow]) {
+    let first = rows.first().map_or("?".into(), |r| r.weights.to_string());
+    let _ = writeln!(
+        s,
+        "## Weight formats side by side (measured in the same runs; ratios paired per run against {first})\n"
+    );
+    let _ = writeln!(
+        s,
+        "| N | weights | file MB | plain tok/s | vs {first} | capture + score tok/s | vs {first} | batch ÷ sequential |"
+    );
+    let _ = writeln!(s, "| ---: | --- | ---: | --- | --- | --- | --- | --- |");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} | {} | {}x | {} | {} | {} |",
+            r.n,
+            r.weights,
+            r.file_size as f64 / 1e6,
+            mmm(&r.plain_tokens_per_s, 1),
+            mmm(&r.plain_vs_first, 2),
+            r.capture_score_tokens_per_s
+                .as_ref()
+                .map_or("—".into(), |x| mmm(x, 1)),
+            r.capture_score_vs_first
+                .as_ref()
+                .map_or("—".into(), |x| format!("{}x", mmm(x, 2))),
+            r.batch_vs_sequential
+                .as_ref()
+                .map_or("—".into(), |x| format!("{}x", mmm(x, 2))),
+        );
+    }
+    let _ = writeln!(s);
+}
+
 /// The human report: Markdown tables (readable in a terminal, pasteable into BENCHMARKS.md).
 fn table(r: &Report<'_>) -> String {
     let mut s = String::new();
@@ -509,160 +875,17 @@ fn table(r: &Report<'_>) -> String {
         c.head_states, r.head_note
     );
 
-    let _ = writeln!(
-        s,
-        "## Decode throughput (generated tokens/s of the generation steps)\n"
-    );
-    let _ = writeln!(
-        s,
-        "Overhead = 1 − (variant tok/s ÷ plain tok/s of the same run), median [range]. Capture variants feed each candidate's last token once more to cover it (fed tokens).\n"
-    );
-    let _ = writeln!(
-        s,
-        "| N | variant | tok/s | overhead vs plain | wall s | CPU s | CPU overhead | generated / fed tokens |"
-    );
-    let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- | --- | --- |");
-    for d in &r.decode {
-        for v in d.variants.iter().filter(|v| {
-            matches!(
-                v.variant,
-                Variant::Plain
-                    | Variant::CaptureAll
-                    | Variant::CaptureLast4
-                    | Variant::CaptureScore
-                    | Variant::CaptureAllLayerInput
-                    | Variant::CaptureLast4LayerInput
-                    | Variant::CaptureScoreLayerInput
-            )
-        }) {
-            let (overhead, cpu_overhead) = if v.variant == Variant::Plain {
-                ("—".to_string(), "—".to_string())
-            } else {
-                (pct(&v.ratio_to_plain), cpu_pct(&v.cpu_ratio_to_plain))
-            };
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} / {} |",
-                d.n,
-                v.variant.name(),
-                mmm(&v.tokens_per_s, 1),
-                overhead,
-                mmm(&v.wall_s, 2),
-                mmm(&v.cpu_s, 2),
-                cpu_overhead,
-                v.generated_tokens,
-                v.fed_tokens
-            );
-        }
+    let main_title = r
+        .weights
+        .filter(|_| !r.compared.is_empty())
+        .map_or(String::new(), |w| format!(", {w}"));
+    if !r.formats.is_empty() {
+        format_table(&mut s, &r.formats);
     }
-    let _ = writeln!(s);
-    for d in &r.decode {
-        let _ = writeln!(
-            s,
-            "- N = {}: {} tokens generated, {}/{} candidates reached the limit, identical tokens across all variants and runs: {}",
-            d.n,
-            d.generated_tokens,
-            d.length_finished,
-            d.n,
-            if d.tokens_match { "yes" } else { "NO" }
-        );
-    }
-
-    if r.decode
-        .iter()
-        .any(|d| !d.layer_input_vs_callback.is_empty())
-    {
-        let _ = writeln!(
-            s,
-            "\n## Capture backends: layer input vs eval callback (paired per run, median [range])\n"
-        );
-        let _ = writeln!(
-            s,
-            "`capture_*` variants use the eval callback, `capture_*_li` the layer-input outputs. Ratio above 1: layer input is faster.\n"
-        );
-        let _ = writeln!(
-            s,
-            "| N | capture | decode tok/s ratio (li ÷ callback) | wall speed-up | CPU-time speed-up | scores bit-identical |"
-        );
-        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- |");
-        for d in &r.decode {
-            for c in &d.layer_input_vs_callback {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {}x | {}x | {}x | {} |",
-                    d.n,
-                    c.variant.name(),
-                    mmm(&c.tps_ratio, 3),
-                    mmm(&c.wall_speedup, 3),
-                    mmm(&c.cpu_speedup, 3),
-                    match c.scores_identical {
-                        Some(true) => "yes",
-                        Some(false) => "NO",
-                        None => "—",
-                    }
-                );
-            }
-        }
-    }
-    if r.decode.iter().any(|d| d.batch_vs_sequential.is_some()) {
-        let _ = writeln!(
-            s,
-            "\n## N candidates in one batch vs one after another (end-to-end wall s, no capture)\n"
-        );
-        let _ = writeln!(
-            s,
-            "| N | one batch | sequential | speed-up | CPU-time speed-up | decode tok/s, batch | decode tok/s, sequential |"
-        );
-        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- | --- |");
-        for d in &r.decode {
-            if let Some(c) = &d.batch_vs_sequential {
-                let tps = |v: Variant| {
-                    d.variants
-                        .iter()
-                        .find(|x| x.variant == v)
-                        .map_or("?".into(), |x| mmm(&x.tokens_per_s, 1))
-                };
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {}x | {}x | {} | {} |",
-                    d.n,
-                    mmm(&c.wall_s, 2),
-                    mmm(&c.baseline_wall_s, 2),
-                    mmm(&c.speedup, 2),
-                    mmm(&c.cpu_speedup, 2),
-                    tps(Variant::Plain),
-                    tps(Variant::Sequential)
-                );
-            }
-        }
-    }
-    if r.decode.iter().any(|d| d.inline_vs_two_pass.is_some()) {
-        let _ = writeln!(s, "\n## Inline scoring vs generate-then-re-encode (end-to-end wall s, same N candidates)\n");
-        let _ = writeln!(
-            s,
-            "| N | inline (capture + streaming score) | two-pass (generate, re-encode each, score) | of which re-encode + score | speed-up | CPU-time speed-up | max score diff |"
-        );
-        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- | --- |");
-        for d in &r.decode {
-            if let Some(c) = &d.inline_vs_two_pass {
-                let post = d
-                    .variants
-                    .iter()
-                    .find(|x| x.variant == Variant::TwoPass)
-                    .map_or("?".into(), |x| mmm(&x.post_s, 2));
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {} | {}x | {}x | {:.1e} |",
-                    d.n,
-                    mmm(&c.wall_s, 2),
-                    mmm(&c.baseline_wall_s, 2),
-                    post,
-                    mmm(&c.speedup, 2),
-                    mmm(&c.cpu_speedup, 2),
-                    d.max_score_rel_diff.unwrap_or(f64::NAN)
-                );
-            }
-        }
+    decode_tables(&mut s, &r.decode, &main_title);
+    for c in &r.compared {
+        let _ = writeln!(s);
+        decode_tables(&mut s, &c.decode, &format!(", {}", c.weights));
     }
     if r.decode.iter().any(|d| d.pruned_vs_unpruned.is_some()) {
         let _ = writeln!(
@@ -781,4 +1004,54 @@ fn table(r: &Report<'_>) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swift_bon::bench::VariantReport;
+
+    fn report(n: usize, plain: Vec<f64>) -> DecodeReport {
+        let s = Summary::of(plain);
+        DecodeReport {
+            n,
+            generated_tokens: 0,
+            length_finished: 0,
+            tokens_match: true,
+            variants: vec![VariantReport {
+                variant: Variant::Plain,
+                tokens_per_s: s.clone(),
+                ratio_to_plain: s.clone(),
+                cpu_ratio_to_plain: s.clone(),
+                wall_s: s.clone(),
+                cpu_s: s.clone(),
+                post_s: s,
+                generated_tokens: 0,
+                fed_tokens: 0,
+            }],
+            batch_vs_sequential: None,
+            inline_vs_two_pass: None,
+            pruned_vs_unpruned: None,
+            max_score_rel_diff: None,
+            layer_input_vs_callback: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn formats_are_paired_per_run_against_the_first() {
+        let a = [report(8, vec![100.0, 200.0, 150.0])];
+        let b = [report(8, vec![160.0, 300.0, 300.0])];
+        let rows = format_rows(&[
+            (WeightFormat::Original, 1, &a[..]),
+            (WeightFormat::Q8_0, 2, &b[..]),
+        ]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].plain_vs_first.values, vec![1.0, 1.0, 1.0]);
+        // Per-run ratios 1.6, 1.5, 2.0: median 1.6, not the ratio of medians (200 / 150).
+        assert_eq!(rows[1].plain_vs_first.values, vec![1.6, 1.5, 2.0]);
+        assert_eq!(rows[1].plain_vs_first.median, 1.6);
+        let t = format_targets(&rows, WeightFormat::Original);
+        assert_eq!(t.len(), 1);
+        assert!(t[0].met && t[0].id == "plain_n8_vs_original_q8_0");
+    }
 }

@@ -8,9 +8,9 @@ use swift_bon::collect::{self, CollectConfig, CollectProgress};
 use swift_bon::dataset::store::{bytes_per_row, StoreOptions};
 use swift_bon::engine::FeatureRequest;
 use swift_bon::features::{EosRule, StateSpec};
-use swift_bon::tasks::TaskSpec;
+use swift_bon::tasks::{SpecDefaults, TaskSpec};
 
-use super::common::{progress_bar, GlobalArgs, ModelArgs, UsageError};
+use super::common::{progress_bar, GlobalArgs, ModelArgs};
 use super::sample::SamplingArgs;
 
 #[derive(Debug, Args)]
@@ -53,7 +53,8 @@ pub struct CollectArgs {
     pub entropy: bool,
 }
 
-/// Builds the task spec from `--task` and the convenience flags.
+/// Builds the task spec from `--task` (short form or JSON) and the convenience flags, which
+/// fill in what the spec does not set.
 pub fn task_spec(
     task: &str,
     dataset: Option<&PathBuf>,
@@ -62,46 +63,13 @@ pub fn task_spec(
     people: Option<&str>,
     answer_type: Option<&str>,
 ) -> anyhow::Result<TaskSpec> {
-    let (name, given) = task.split_once(':').unwrap_or((task, ""));
-    let has = |key: &str| {
-        given
-            .split(',')
-            .any(|kv| kv.trim().starts_with(&format!("{key}=")))
-    };
-    let mut opts: Vec<String> = given
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
-    let generated = matches!(name, "arithmetic" | "arith" | "coinflip" | "coin");
-    if generated {
-        if let Some(c) = count.filter(|_| !has("count")) {
-            opts.push(format!("count={c}"));
-        }
-        if !has("seed") {
-            opts.push(format!("seed={seed}"));
-        }
-    } else {
-        if let Some(p) = dataset.filter(|_| !has("path")) {
-            let p = p
-                .to_str()
-                .ok_or_else(|| UsageError(format!("{} is not UTF-8", p.display())))?;
-            opts.push(format!("path={p}"));
-        }
-        if let Some(c) = count.filter(|_| !has("limit")) {
-            opts.push(format!("limit={c}"));
-        }
-        if let Some(a) = answer_type.filter(|_| !has("answer")) {
-            opts.push(format!("answer={a}"));
-        }
-    }
-    if let Some(p) = people.filter(|_| !has("people")) {
-        opts.push(format!("people={p}"));
-    }
-    let text = format!("{name}:{}", opts.join(","));
-    text.parse::<TaskSpec>()
-        .with_context(|| format!("task {text:?}"))
+    let defaults = SpecDefaults::default()
+        .with_count(count)
+        .with_seed(Some(seed))
+        .with_path(dataset.cloned())
+        .with_people(people.map(String::from))
+        .with_answer(answer_type.map(String::from));
+    Ok(TaskSpec::parse_with(task, &defaults)?)
 }
 
 pub fn run(global: &GlobalArgs, args: CollectArgs) -> anyhow::Result<()> {
@@ -192,7 +160,7 @@ pub fn run(global: &GlobalArgs, args: CollectArgs) -> anyhow::Result<()> {
             summary.saturated_values
         );
     }
-    println!(
+    outln!(
         "{}: {} problems complete ({} this run, {} skipped); this run: {} candidates, {:.1}% correct, {:.1}% of problems with a correct candidate, {} without an answer, {} tokens in {:.0} s",
         args.out.display(),
         p.done,
@@ -204,12 +172,12 @@ pub fn run(global: &GlobalArgs, args: CollectArgs) -> anyhow::Result<()> {
         p.no_answer,
         p.tokens,
         p.elapsed.as_secs_f64()
-    );
-    println!(
+    )?;
+    outln!(
         "feature store: {} rows, {:.1} MB ({:.0} bytes per token)",
         summary.store_rows,
         summary.store_bytes as f64 / 1e6,
         summary.store_bytes as f64 / summary.store_rows.max(1) as f64
-    );
+    )?;
     Ok(())
 }

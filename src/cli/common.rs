@@ -4,11 +4,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use swift_bon::engine::{Engine, EngineError};
+use swift_bon::engine::Engine;
+use swift_bon::error_class::{self, ErrorClass};
 use swift_bon::fetch::{self, KnownModel};
+use swift_bon::weights::{self, WeightFormat};
+
+/// The weight format of a known model when `--weights` is not given.
+pub const DEFAULT_WEIGHTS: WeightFormat = WeightFormat::Original;
 
 /// Options every subcommand accepts.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// More log output on stderr (-v: info, -vv: debug including llama.cpp).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -16,9 +21,17 @@ pub struct GlobalArgs {
     /// Only errors on stderr; no progress bars.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Folder that known models are fetched into.
-    #[arg(long, global = true, env = fetch::MODELS_DIR_ENV, default_value = "models")]
-    pub models_dir: PathBuf,
+    /// Folder that known models are fetched into and looked for in (default: the user's cache
+    /// folder, e.g. ~/.cache/swift-bon/models, and a checkout's models/ where a model already is).
+    #[arg(long, global = true, env = fetch::MODELS_DIR_ENV)]
+    pub models_dir: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    /// Where models are looked for and fetched into.
+    pub fn model_dirs(&self) -> swift_bon::locate::ModelDirs {
+        swift_bon::locate::ModelDirs::resolve(self.models_dir.as_deref())
+    }
 }
 
 /// Which model to load.
@@ -28,28 +41,70 @@ pub struct ModelArgs {
     /// default model, fetched on first use.
     #[arg(long, short = 'm')]
     pub model: Option<String>,
+    /// Weight format of a known model: original (the published file), q8_0 or q4_0 (converted
+    /// once from it with llama.cpp's quantiser and kept beside it). Default: original.
+    #[arg(long, value_name = "FORMAT")]
+    pub weights: Option<WeightFormat>,
 }
 
 impl ModelArgs {
     /// Resolves to a file, fetching a known model when it is missing.
     pub fn resolve(&self, global: &GlobalArgs) -> anyhow::Result<PathBuf> {
-        let known: Option<&KnownModel> = match &self.model {
+        match self.known()? {
+            Some(k) => self.resolve_known(global, k, self.weights.unwrap_or(DEFAULT_WEIGHTS)),
+            None => {
+                if self.weights.is_some_and(|w| w != WeightFormat::Original) {
+                    return Err(UsageError(format!(
+                        "--weights converts a known model ({}); {} is a file: convert it yourself or pass a known name",
+                        fetch::KNOWN_MODELS
+                            .iter()
+                            .map(|m| m.name)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        self.model.as_deref().unwrap_or_default()
+                    ))
+                    .into());
+                }
+                Ok(PathBuf::from(self.model.as_deref().unwrap_or_default()))
+            }
+        }
+    }
+
+    /// The known model this resolves to (`None` for a file path).
+    pub fn known(&self) -> anyhow::Result<Option<&'static KnownModel>> {
+        Ok(match &self.model {
             None => Some(&fetch::KNOWN_MODELS[0]),
             Some(m) if looks_like_path(m) => None,
             Some(m) => Some(fetch::known_model(m)?),
-        };
-        match known {
-            Some(k) => {
-                let quiet = global.quiet;
-                let path = fetch::ensure_model(&global.models_dir, k, &mut |msg| {
-                    if !quiet {
-                        eprintln!("{msg}");
-                    }
-                })?;
-                Ok(path)
+        })
+    }
+
+    /// The path of known model `k` in `format`, fetching and converting on first use.
+    pub fn resolve_known(
+        &self,
+        global: &GlobalArgs,
+        k: &KnownModel,
+        format: WeightFormat,
+    ) -> anyhow::Result<PathBuf> {
+        let quiet = global.quiet;
+        let converter = swift_bon::engine::LlamaConverter::new();
+        let mut log = |msg: &str| {
+            if !quiet {
+                eprintln!("{msg}");
             }
-            None => Ok(PathBuf::from(self.model.as_deref().unwrap_or_default())),
+        };
+        let dirs = global.model_dirs();
+        if format == WeightFormat::Original {
+            return Ok(dirs.ensure(k, &mut log)?);
         }
+        // A conversion lives beside its original, wherever that was found.
+        let dir = dirs
+            .find(k)
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| dirs.fetch_into.clone());
+        Ok(weights::ensure_weights(
+            &dir, k, format, &converter, &mut log,
+        )?)
     }
 
     /// Resolves and loads.
@@ -67,6 +122,11 @@ fn looks_like_path(s: &str) -> bool {
 /// models).
 pub fn load_engine(path: &Path) -> anyhow::Result<Engine> {
     tracing::info!("loading {}", path.display());
+    // The header is walked in Rust before llama.cpp's parser sees the file; a missing file is
+    // left to `Engine::load`, which says so.
+    if path.is_file() {
+        swift_bon::gguf::check_file(path)?;
+    }
     Engine::load(path).with_context(|| format!("loading model {}", path.display()))
 }
 
@@ -92,29 +152,18 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-/// Distinct exit codes: 2 bad input (usage, files, options), 3 model errors, 1 anything else.
+/// Exit codes: 2 bad input (usage, options, files), 3 model or runtime errors, 1 anything else;
+/// the class of the first error in the chain that has one (see `swift_bon::error_class`).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<EngineError>() {
-            return match e {
-                EngineError::InvalidOption { .. }
-                | EngineError::ModelNotFound(_)
-                | EngineError::NotGguf { .. }
-                | EngineError::States(_)
-                | EngineError::PromptTooLong { .. }
-                | EngineError::EmptyPrompt => 2,
-                _ => 3,
-            };
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return ErrorClass::BadInput.exit_code();
         }
-        if cause
-            .downcast_ref::<swift_bon::features::StateSpecError>()
-            .is_some()
-            || cause.downcast_ref::<UsageError>().is_some()
-        {
-            return 2;
+        if let Some(class) = error_class::classify(cause) {
+            return class.exit_code();
         }
     }
-    1
+    ErrorClass::Other.exit_code()
 }
 
 /// A usage error raised by the CLI itself.
@@ -137,11 +186,54 @@ pub fn progress_bar(len: u64, quiet: bool, template: &str) -> indicatif::Progres
     bar
 }
 
+/// Writes to stdout, returning the error a closed pipe gives instead of panicking as `print!`
+/// does. Used through the `out!` / `outln!` macros.
+pub fn write_stdout(args: std::fmt::Arguments<'_>, newline: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)?;
+    if newline {
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// True when the error comes from writing to a closed stdout (a reader such as `head` stopped
+/// early): the program then ends quietly and successfully, as ripgrep does.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Prints JSON to stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let s = serde_json::to_string_pretty(value)?;
-    println!("{s}");
+    outln!("{s}")?;
     Ok(())
+}
+
+/// Checks a head against the loaded model: a shape mismatch is refused, a fingerprint mismatch
+/// is a warning (an error with `strict`).
+pub fn check_head_for(
+    head: swift_bon::head::Head,
+    name: &str,
+    engine: &Engine,
+    strict: bool,
+) -> anyhow::Result<swift_bon::head::Head> {
+    if let Some(warning) = head
+        .check_model(&engine.info().identity(), strict)
+        .with_context(|| {
+            format!(
+                "head {name} does not fit model {}",
+                engine.info().path.display()
+            )
+        })?
+    {
+        tracing::warn!("{warning}");
+    }
+    Ok(head)
 }
 
 /// Loads a head and checks it against the loaded model: a shape mismatch is refused, a

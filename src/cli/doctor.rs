@@ -20,6 +20,8 @@ struct DoctorOut<'a> {
     versions: engine::Versions,
     model: &'a ModelInfo,
     chat_template: String,
+    /// What the file is: a known model's original, or converted from one (its record).
+    weights: String,
     self_check: SelfCheck,
     capture_backend: swift_bon::capture::BackendDecision,
 }
@@ -36,6 +38,7 @@ pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<()> {
         versions,
         model: engine.info(),
         chat_template: engine.describe_template(&Default::default()),
+        weights: swift_bon::weights::describe_file(&engine.info().path),
         self_check: check,
         capture_backend,
     };
@@ -44,43 +47,47 @@ pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<()> {
     }
     let v = &out.versions;
     let m = out.model;
-    println!("swift-bon        {} (git {})", v.swift_bon, v.git);
-    println!(
+    outln!("swift-bon        {} (git {})", v.swift_bon, v.git)?;
+    outln!(
         "llama-cpp-sys-2  {} (vendored llama.cpp; ggml {})",
-        v.llama_cpp_sys_2, v.ggml
-    );
-    println!("model            {}", m.path.display());
-    println!("  name           {}", m.name.as_deref().unwrap_or("-"));
-    println!("  architecture   {}", m.architecture);
-    println!(
+        v.llama_cpp_sys_2,
+        v.ggml
+    )?;
+    outln!("model            {}", m.path.display())?;
+    outln!("  name           {}", m.name.as_deref().unwrap_or("-"))?;
+    outln!("  architecture   {}", m.architecture)?;
+    outln!(
         "  layers         {} (states 0..={}: embedding, {} block outputs, final norm)",
         m.n_layer,
         m.n_layer,
         m.n_layer.saturating_sub(1)
-    );
-    println!("  hidden size    {}", m.n_embd);
-    println!("  vocabulary     {}", m.n_vocab);
-    println!("  context        {}", m.n_ctx_train);
-    println!("  parameters     {}", m.n_params);
-    println!(
+    )?;
+    outln!("  hidden size    {}", m.n_embd)?;
+    outln!("  vocabulary     {}", m.n_vocab)?;
+    outln!("  context        {}", m.n_ctx_train)?;
+    outln!("  parameters     {}", m.n_params)?;
+    outln!(
         "  file           {} bytes, fingerprint {}",
-        m.file_size, m.fingerprint
-    );
-    println!("  chat template  {}", out.chat_template);
+        m.file_size,
+        m.fingerprint
+    )?;
+    outln!("  chat template  {}", out.chat_template)?;
+    outln!("  weights        {}", out.weights)?;
     let c = &out.self_check;
-    println!(
+    outln!(
         "capture check    ok: {} tokens x {} states ({} floats/token) in one decode, {} graph nodes offered, {:.1} ms",
         c.tokens,
         c.states,
         c.width,
         c.graph_nodes,
         c.elapsed.as_secs_f64() * 1e3
-    );
+    )?;
     let rms: Vec<String> = c.state_rms.iter().map(|r| format!("{r:.3}")).collect();
-    println!("  state RMS      {}", rms.join(" "));
-    println!(
+    outln!("  state RMS      {}", rms.join(" "))?;
+    outln!(
         "capture backend  {} (--capture auto): {}",
-        out.capture_backend.backend, out.capture_backend.reason
-    );
+        out.capture_backend.backend,
+        out.capture_backend.reason
+    )?;
     Ok(())
 }

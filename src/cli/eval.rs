@@ -173,20 +173,20 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
     };
     if args.json {
         match &prune_rows {
-            Some(rows) => println!(
+            Some(rows) => outln!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "report": serde_json::from_str::<serde_json::Value>(&report.to_json())?,
                     "prune": rows,
                 }))?
-            ),
-            None => println!("{}", report.to_json()),
+            )?,
+            None => outln!("{}", report.to_json())?,
         }
     } else {
-        print!("{}", report.render_text());
+        out!("{}", report.render_text())?;
         if let Some(rows) = &prune_rows {
-            println!("\nEarly pruning, replayed on the stored per-token scores ({} random k-subsets per problem, the same for every policy):\n", args.prune_draws);
-            print!("{}", prune::render_prune_table(rows));
+            outln!("\nEarly pruning, replayed on the stored per-token scores ({} random k-subsets per problem, the same for every policy):\n", args.prune_draws)?;
+            out!("{}", prune::render_prune_table(rows))?;
         }
     }
     Ok(())

@@ -33,43 +33,45 @@ pub fn run_inspect(_global: &GlobalArgs, args: InspectArgs) -> anyhow::Result<()
         }));
     }
     let m = &spec.model;
-    println!("head           {}", args.head.display());
-    println!(
+    outln!("head           {}", args.head.display())?;
+    outln!(
         "parameters     {} ({} x {} + {})",
         head.n_params(),
         head.rows(),
         head.width(),
         head.rows()
-    );
-    println!(
+    )?;
+    outln!(
         "model          {} ({} layers, hidden {}, vocabulary {}), fingerprint {}",
-        m.architecture, m.n_layer, m.n_embd, m.n_vocab, m.fingerprint
-    );
+        m.architecture,
+        m.n_layer,
+        m.n_embd,
+        m.n_vocab,
+        m.fingerprint
+    )?;
     match &spec.features {
-        FeatureSource::Hidden { selection, .. } => {
-            println!(
-                "features       hidden states {} ({} states)",
-                format_state_list(selection.states()),
-                selection.len()
-            )
-        }
-        FeatureSource::Logits { n_vocab } => println!("features       logits ({n_vocab})"),
+        FeatureSource::Hidden { selection, .. } => outln!(
+            "features       hidden states {} ({} states)",
+            format_state_list(selection.states()),
+            selection.len()
+        )?,
+        FeatureSource::Logits { n_vocab } => outln!("features       logits ({n_vocab})")?,
     }
-    println!("normalisation  {}", spec.norm);
-    println!("gate           {}", if spec.gate { "on" } else { "off" });
-    println!("EOS rule       {}", spec.eos);
+    outln!("normalisation  {}", spec.norm)?;
+    outln!("gate           {}", if spec.gate { "on" } else { "off" })?;
+    outln!("EOS rule       {}", spec.eos)?;
     if let Some(i) = &spec.instruction {
-        println!("instruction    {i}");
+        outln!("instruction    {i}")?;
     }
     if let Some(t) = &spec.training {
         let yaml = serde_yaml::to_string(t)?;
-        println!("training");
+        outln!("training")?;
         for line in yaml.lines() {
-            println!("  {line}");
+            outln!("  {line}")?;
         }
     }
     if let Some(n) = &spec.notes {
-        println!("notes          {n}");
+        outln!("notes          {n}")?;
     }
     Ok(())
 }
@@ -104,6 +106,6 @@ pub fn run_import(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<()> {
     let head = head::import_torch_checkpoint(&args.checkpoint, identity, source, &opts)
         .with_context(|| format!("importing {}", args.checkpoint.display()))?;
     let (yaml, _) = head.save(&args.out)?;
-    println!("{} ({} parameters)", yaml.display(), head.n_params());
+    outln!("{} ({} parameters)", yaml.display(), head.n_params())?;
     Ok(())
 }

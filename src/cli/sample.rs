@@ -296,7 +296,7 @@ pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
         return print_json(&out);
     }
     let info = engine.info();
-    println!(
+    outln!(
         "model {} ({}, {} layers, hidden {}) | prompt {} tokens, template {} | {} candidates, {} tokens in {:.1} s ({:.0} tok/s)",
         info.path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
         info.architecture,
@@ -308,25 +308,25 @@ pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
         generated,
         elapsed,
         out.tokens_per_s
-    );
+    )?;
     match source {
-        "hidden" => println!(
+        "hidden" => outln!(
             "capture: {} states ({}) x {} = {} floats per covered token, EOS {}",
             per_state.0,
             swift_bon::features::format_state_list(out.states.as_deref().unwrap_or_default()),
             per_state.1,
             per_state.0 * per_state.1,
             opts.eos
-        ),
-        "logits" => println!(
+        )?,
+        "logits" => outln!(
             "capture: full logits, {} floats per covered token",
             per_state.1
-        ),
-        _ => println!("capture: off"),
+        )?,
+        _ => outln!("capture: off")?,
     }
-    println!();
+    outln!()?;
     let scored = out.candidates.iter().any(|c| c.swift_score.is_some());
-    println!(
+    outln!(
         "{:>3} {:>6} {:>9} {:>6} {:>6}{}  text",
         "#",
         "tokens",
@@ -334,9 +334,9 @@ pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
         "finish",
         "rows",
         if scored { "     swift" } else { "" }
-    );
+    )?;
     for c in &out.candidates {
-        println!(
+        outln!(
             "{:>3} {:>6} {:>9.3} {:>6} {:>6}{}  {}",
             c.index,
             c.tokens,
@@ -346,7 +346,7 @@ pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
             c.swift_score
                 .map_or(String::new(), |s| format!(" {s:>9.3}")),
             one_line(c.text, 70)
-        );
+        )?;
     }
     Ok(())
 }

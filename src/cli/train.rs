@@ -20,6 +20,10 @@ pub struct TrainArgs {
     /// Output head (writes OUT.safetensors and OUT.yaml).
     #[arg(long)]
     pub out: PathBuf,
+    /// Also install the trained head into the user's heads folder (see `swift-bon heads`), so
+    /// `ask` and `serve` find it from any folder.
+    #[arg(long)]
+    pub install: bool,
     /// States the head reads (must have been collected): all, last:K, or a list.
     #[arg(long)]
     pub layers: Option<StateSpec>,
@@ -156,7 +160,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
     let (yaml, tensors) = outcome.head.save(&args.out)?;
     let best = outcome.summary.best();
     let n_max = col.manifest.sampling.n;
-    println!(
+    outln!(
         "head {} ({} parameters; {}): best epoch {} of {}: val loss {}, val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
         yaml.display(),
         outcome.head.n_params(),
@@ -167,7 +171,11 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         fmt_opt(best.val_auc, 3),
         fmt_opt(best.val_auc_per_problem, 3),
         fmt_opt(best.val_bon_accuracy, 3),
-    );
+    )?;
+    if args.install {
+        let (installed, _) = swift_bon::heads::HeadCatalog::for_user().install(&args.out, None)?;
+        outln!("installed {}", installed.display())?;
+    }
     Ok(())
 }
 

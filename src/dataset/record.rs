@@ -1,6 +1,5 @@
 //! One line of `candidates.jsonl`: everything known about one sampled candidate except its
 //! feature rows (those live in the feature store, keyed by the same (problem, candidate) pair).
-#![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
 

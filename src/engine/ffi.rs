@@ -468,12 +468,6 @@ impl<'m> Context<'m> {
         // SAFETY: valid memory of a valid context.
         unsafe { sys::llama_memory_seq_cp(self.memory(), src, dst, -1, -1) }
     }
-
-    /// `llama_memory_seq_rm(mem, seq, -1, -1)`.
-    pub fn seq_remove(&mut self, seq: i32) -> bool {
-        // SAFETY: valid memory of a valid context.
-        unsafe { sys::llama_memory_seq_rm(self.memory(), seq, -1, -1) }
-    }
 }
 
 /// A `llama_batch` from `llama_batch_init(n, 0, n_seq_max)`, filled like llama-cpp-2's
@@ -674,7 +668,7 @@ unsafe extern "C" fn eval_callback(
 }
 
 /// ggml's version and commit as compiled (`ggml_version()` / `ggml_commit()`).
-pub fn ggml_version() -> String {
+pub(crate) fn ggml_version() -> String {
     // SAFETY: both functions return pointers to static NUL-terminated strings (or null).
     let (v, c) = unsafe { (sys::ggml_version(), sys::ggml_commit()) };
     let read = |p: *const c_char| {
@@ -686,4 +680,30 @@ pub fn ggml_version() -> String {
         }
     };
     format!("{} ({})", read(v), read(c))
+}
+
+/// Converts the GGUF file `src` into `dst` in weight format `ftype` with llama.cpp's quantiser
+/// (`allow_requantize`: the known models' files are already quantised), on `nthread` threads
+/// (0: all cores). The error is llama.cpp's non-zero return code.
+pub(crate) fn model_quantize(
+    src: &CStr,
+    dst: &CStr,
+    ftype: sys::llama_ftype,
+    nthread: i32,
+) -> Result<(), u32> {
+    // SAFETY: returns a plain struct by value; no pointers are retained.
+    let mut params = unsafe { sys::llama_model_quantize_default_params() };
+    params.ftype = ftype;
+    params.allow_requantize = true;
+    params.nthread = nthread;
+    // SAFETY: both paths are NUL-terminated strings that outlive the call; `params` is a valid
+    // struct from llama.cpp's own defaults whose pointer fields (imatrix, overrides, pruned
+    // layers) are still null. llama.cpp catches its C++ exceptions and returns non-zero on
+    // failure.
+    let rc = unsafe { sys::llama_model_quantize(src.as_ptr(), dst.as_ptr(), &params) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(rc)
+    }
 }

@@ -1,5 +1,4 @@
 //! Why a candidate stopped: decided by the engine, recorded in collections.
-#![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
 

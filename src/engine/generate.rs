@@ -273,6 +273,9 @@ pub struct Candidate {
     pub finish: FinishReason,
     /// Feature rows delivered to the sink.
     pub n_covered: usize,
+    /// Tokens fed to the model after the prompt (its share of the decode work; equals
+    /// `n_covered` when features are captured).
+    pub n_fed: usize,
 }
 
 impl Candidate {

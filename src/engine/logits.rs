@@ -5,7 +5,6 @@
 //! This runs once per candidate per decoded token over the whole vocabulary (262k entries for
 //! Gemma 3), so it is written to vectorise: a branch-free polynomial `exp` on f32 lanes, with the
 //! lane sums folded into f64 every block so rounding stays far below what any caller can see.
-#![forbid(unsafe_code)]
 
 /// Statistics of one distribution, enough to look up any token's log-probability.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -10,16 +10,31 @@
 //! completion format for base models), `session.rs` the steerable batched generation,
 //! `generate.rs` its options, results and one-call form, `finish.rs` why candidates stop,
 //! `context.rs` the capturing context, `capture.rs` which capture backend a generation uses,
-//! `ffi.rs` the model, context, batch and samplers owned through llama-cpp-sys-2 (and why),
-//! `logits.rs` per-token distribution statistics.
+//! `ffi.rs` the model, context, batch, samplers and quantiser call owned through llama-cpp-sys-2
+//! (and why), `logits.rs` per-token distribution statistics, `quantize.rs` conversion to another
+//! weight format (llama.cpp's quantiser).
+//!
+//! `ffi` is private to the engine: safe code outside the crate cannot build a capture handle,
+//! install its pointer into a context, and drop it while a context still uses it. Neither of
+//! these compiles:
+//! ```compile_fail
+//! let _ = swift_bon::engine::ffi::ggml_version();
+//! ```
+//! ```compile_fail
+//! use swift_bon::engine::ffi::CaptureHandle;
+//! ```
 
 mod capture;
 mod context;
+// The one file with raw pointers and `unsafe` (model, context, batch, samplers, eval callback,
+// layer-input shim, quantiser call), each block with its SAFETY comment.
+#[allow(unsafe_code)]
 mod ffi;
 mod finish;
 mod generate;
 pub mod logits;
 mod prompt;
+mod quantize;
 mod session;
 
 use std::fs::File;
@@ -43,6 +58,7 @@ pub use session::{CandidateEvent, Session, StepReport};
 pub use crate::prompt::{
     render_completion, ChatMessage, Prompt, PromptFormat, Role, TemplateChoice, COMPLETION_STOP,
 };
+pub use quantize::LlamaConverter;
 
 use crate::capture::CaptureError;
 use crate::features::{SinkError, StateSpecError};
@@ -117,14 +133,14 @@ pub enum EngineError {
     /// A layer specification does not fit the model.
     #[error(transparent)]
     States(#[from] StateSpecError),
-    /// The feature sink returned an error.
-    #[error("feature consumer: {0}")]
-    Sink(SinkError),
+    /// The feature sink returned an error (its cause is the `source()`).
+    #[error("the feature consumer failed")]
+    Sink(#[source] SinkError),
     /// Generation was cancelled through the cancel flag.
     #[error("cancelled")]
     Cancelled,
-    /// I/O on the model file.
-    #[error("{path}: {source}")]
+    /// I/O on the model file (the cause is the `source()`).
+    #[error("cannot read model file {path}")]
     Io {
         /// File.
         path: PathBuf,

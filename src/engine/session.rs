@@ -1,6 +1,6 @@
 //! A steerable generation: the prompt is decoded once, then each [`Session::step`] advances every
-//! live candidate by one token in one batched decode; [`Session::stop`] ends a candidate early
-//! and frees its KV cells, so later steps batch only the survivors.
+//! live candidate by one token in one batched decode; [`Session::stop`] ends a candidate early,
+//! so later steps batch only the survivors.
 //!
 //! 1. [`Engine::start`] decodes the prompt as sequence 0 (capture off, logits only on its last
 //!    token), copies it to sequences 1..N-1 (unified KV cache: metadata only) and samples every
@@ -228,6 +228,7 @@ impl Engine {
                 token_self_certainty: Vec::new(),
                 finish: FinishReason::Length,
                 n_covered: 0,
+                n_fed: 0,
             })
             .collect();
         let live: Vec<Live> = cands
@@ -345,8 +346,10 @@ impl<S: FeatureSink + ?Sized> Session<'_, '_, S> {
         &self.decision
     }
 
-    /// Ends candidate `c` now with `reason` (normally [`FinishReason::Pruned`]) and frees its KV
-    /// cells: later steps no longer feed it. Returns false, changing nothing, when `c` is not
+    /// Ends candidate `c` now with `reason` (normally [`FinishReason::Pruned`]): later steps no
+    /// longer feed it, so they batch only the survivors, whose tokens and rows stay exactly those
+    /// of the unpruned run (its KV cells are released with the session, see the comment inside).
+    /// Returns false, changing nothing, when `c` is not
     /// sampling any more (its text is already complete, or it was stopped before).
     pub fn stop(&mut self, c: usize, reason: FinishReason) -> Result<bool, EngineError> {
         let Some(l) = self.live.get_mut(c) else {
@@ -362,7 +365,13 @@ impl<S: FeatureSink + ?Sized> Session<'_, '_, S> {
         l.pending = None;
         l.sample_after = false;
         self.cands[c].finish = reason;
-        self.cc.ctx_mut().seq_remove(c as i32);
+        // Its KV cells are deliberately kept until the session ends. Freed cells are reused at
+        // once by the survivors' next tokens (llama.cpp moves the cache head back to the first
+        // free cell), which puts a survivor's keys out of position order and changes its
+        // attention sums in the last bits: measured, a survivor then sampled other tokens
+        // within three steps. Keeping them costs nothing a session could use (the context is
+        // sized for all N up front) and keeps every survivor bit-identical to the unpruned run;
+        // the saving, a smaller batch every later step, is unchanged.
         self.pending_events.push(CandidateEvent::Finished {
             candidate: c,
             reason,
@@ -467,6 +476,9 @@ impl<S: FeatureSink + ?Sized> Session<'_, '_, S> {
             self.sink.end().map_err(EngineError::Sink)?;
         }
         let engine = self.engine;
+        for (c, l) in self.cands.iter_mut().zip(&self.live) {
+            c.n_fed = l.fed;
+        }
         for c in &mut self.cands {
             let body: &[i32] = match c.finish {
                 FinishReason::Eos => &c.tokens[..c.tokens.len() - 1],

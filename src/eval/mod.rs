@@ -76,9 +76,7 @@
 //! }
 //! ```
 //! Accuracies are fractions in [0, 1]. AUCs count ties as 1/2.
-#![forbid(unsafe_code)]
 
-mod auc;
 mod estimate;
 mod input;
 mod plot;
@@ -86,7 +84,8 @@ pub mod prune;
 mod render;
 mod report;
 
-pub use auc::auc;
+/// The crate's one AUC, shared with training (see [`crate::head::auc`]).
+pub use crate::head::auc;
 pub use estimate::{
     argmax_win_probabilities, binomial, expected_accuracy, expected_argmax, expected_oracle,
     expected_random, first_k, Estimate, Method, SubsetBudget,

@@ -182,7 +182,7 @@ fn ensure_font(explicit: Option<&Path>) -> Result<(), PlotError> {
 }
 
 /// Line colours; `random` and `oracle` (the bounds) are drawn dashed in grey and black instead.
-const PALETTE: [RGBColor; 10] = [
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),

@@ -11,7 +11,6 @@
 //! Step semantics, for a candidate with T sampled tokens and L covered rows: after step s it has
 //! been fed s tokens; it is still sampling while s + 1 < T, and complete once s >= L. Pruned after
 //! step s, it decoded s tokens instead of L.
-#![forbid(unsafe_code)]
 
 use std::path::Path;
 
@@ -22,7 +21,7 @@ use serde::Serialize;
 use crate::bon::Selection;
 use crate::prune::{vote_decided, CandidateView, PrunePolicy, Pruner};
 use crate::rng::Rng;
-use crate::select::{self, sigmoid, Pool};
+use crate::select::sigmoid;
 
 /// One stored candidate, as the replay needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,10 +83,11 @@ pub fn replay(
     let mut step = 0;
     while step < max_rows {
         step += 1;
-        let live_after = |j: usize, pruned: &[Option<usize>]| {
+        // Still to be fed after this step (online: not complete).
+        let undecided_at = |j: usize, pruned: &[Option<usize>]| {
             pruned[j].is_none() && step < cands[subset[j]].rows()
         };
-        if !(0..m).any(|j| live_after(j, &pruned_at)) {
+        if !(0..m).any(|j| undecided_at(j, &pruned_at)) {
             break;
         }
         if let Some(p) = pruner.as_mut() {
@@ -106,9 +106,7 @@ pub fn replay(
             }
         }
         if vote && early_stop {
-            let undecided = (0..m)
-                .filter(|&j| pruned_at[j].is_none() && step < cands[subset[j]].rows())
-                .count();
+            let undecided = (0..m).filter(|&j| undecided_at(j, &pruned_at)).count();
             if undecided > 0 {
                 let mut by: Vec<(&str, f64)> = Vec::new();
                 for j in 0..m {
@@ -166,43 +164,11 @@ pub fn replay(
 }
 
 fn choose(members: &[ReplayCandidate], pruned: &[Option<usize>], selection: Selection) -> usize {
-    let pool_cands: Vec<select::Candidate> = members
-        .iter()
-        .map(|c| select::Candidate {
-            answer: c.answer.clone(),
-            correct: c.correct,
-            scores: vec![c.mean_logprob, c.final_score()],
-        })
-        .collect();
-    let Ok(pool) = Pool::new(&pool_cands) else {
-        return 0;
-    };
-    let eligible: Vec<usize> = (0..members.len())
-        .filter(|&j| pruned[j].is_none())
-        .collect();
-    let answered: Vec<usize> = eligible
-        .iter()
-        .copied()
-        .filter(|&j| {
-            members[j]
-                .answer
-                .as_deref()
-                .is_some_and(|a| !a.trim().is_empty())
-        })
-        .collect();
-    let subset = if answered.is_empty() {
-        &eligible
-    } else {
-        &answered
-    };
-    match selection {
-        Selection::Swift => select::argmax(pool.scores(1), subset),
-        Selection::SwiftVote => select::weighted_vote(&pool, 1, subset),
-        Selection::Majority => select::majority(&pool, subset),
-        Selection::Logprob => select::argmax(pool.scores(0), subset),
-    }
-    .or_else(|| eligible.first().copied())
-    .unwrap_or(0)
+    let answers: Vec<Option<String>> = members.iter().map(|c| c.answer.clone()).collect();
+    let logprob: Vec<f64> = members.iter().map(|c| c.mean_logprob).collect();
+    let swift: Vec<f64> = members.iter().map(ReplayCandidate::final_score).collect();
+    let out: Vec<bool> = pruned.iter().map(Option::is_some).collect();
+    crate::bon::choose(selection, &answers, &logprob, &swift, &out).unwrap_or(0)
 }
 
 /// One row of a pruning report: a (k, policy, selection) cell averaged over problems.
@@ -359,18 +325,7 @@ pub fn plot_prune(rows: &[PruneRow], title: &str, path: &Path) -> Result<(), Str
         (lo.min(r.accuracy), hi.max(r.accuracy))
     });
     let (ylo, yhi) = ((ylo - 0.03).max(0.0), (yhi + 0.03).min(1.0));
-    let palette = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(127, 127, 127),
-        RGBColor(188, 189, 34),
-        RGBColor(23, 190, 207),
-    ];
+    let palette = super::plot::PALETTE;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1100, 620)).into_drawing_area();

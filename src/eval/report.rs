@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::rng::Rng;
 use crate::select::{NamedSelector, Selector};
 
-use super::auc::auc;
 use super::estimate::{problem_k, Method, SubsetBudget};
 use super::input::ProblemSet;
 use super::{EvalConfig, EvalError};
+use crate::head::auc;
 
 /// Version of the report's JSON form; bumped on any change of its keys or their meaning.
 pub const SCHEMA_VERSION: u32 = 1;

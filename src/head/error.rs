@@ -1,5 +1,4 @@
 //! Errors of the head: files, shapes, models, layouts, imports.
-#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +16,7 @@ fn in_file(file: &Option<PathBuf>) -> String {
 #[non_exhaustive]
 pub enum HeadError {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", file.display())]
+    #[error("cannot access {}", file.display())]
     Io {
         /// The file.
         file: PathBuf,
@@ -25,7 +24,7 @@ pub enum HeadError {
         source: std::io::Error,
     },
     /// The YAML metadata does not parse or lacks a field.
-    #[error("{}: invalid head metadata: {source}", file.display())]
+    #[error("{}: invalid head metadata", file.display())]
     Yaml {
         /// The file.
         file: PathBuf,
@@ -135,7 +134,7 @@ pub enum HeadError {
         reason: String,
     },
     /// Reading a candidate's stored rows failed.
-    #[error("reading the feature rows of candidate {candidate}: {source}")]
+    #[error("reading the feature rows of candidate {candidate}")]
     Read {
         /// Candidate index.
         candidate: usize,

@@ -1,6 +1,5 @@
 //! Head files: `NAME.safetensors` (tensors `weight` [rows, F], `bias` [rows], and `norm.mean` /
 //! `norm.std` [F] with `standardize`) next to `NAME.yaml` (everything else).
-#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -160,85 +159,113 @@ impl Head {
             file: yaml_path.clone(),
             source,
         })?;
-        let yaml_err = |source| HeadError::Yaml {
-            file: yaml_path.clone(),
-            source,
-        };
-        let version: VersionOnly = serde_yaml::from_str(&text).map_err(yaml_err)?;
-        if version.format_version != u64::from(FORMAT_VERSION) {
-            return Err(HeadError::Version {
-                file: yaml_path,
-                found: version.format_version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        let meta: HeadYaml = serde_yaml::from_str(&text).map_err(yaml_err)?;
-        let spec = spec_from_yaml(meta).map_err(|e| e.in_file(&yaml_path))?;
-        spec.validate().map_err(|e| e.in_file(&yaml_path))?;
-
+        // The metadata is checked before the weights are read.
+        let spec = parse_spec(&text, &yaml_path)?;
         let bytes = std::fs::read(&st_path).map_err(|source| HeadError::Io {
             file: st_path.clone(),
             source,
         })?;
-        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| HeadError::Safetensors {
-            file: st_path.clone(),
-            reason: e.to_string(),
+        head_from_tensors(spec, &bytes, &st_path)
+    }
+
+    /// Reads a head from the contents of its two files (a head embedded in the binary, or
+    /// received over the wire) with every check of [`Head::load`]. `name` labels errors as if
+    /// the files were `NAME.yaml` and `NAME.safetensors`.
+    pub fn from_bytes(name: &str, yaml: &[u8], safetensors: &[u8]) -> Result<Head, HeadError> {
+        let (yaml_path, st_path) = head_paths(Path::new(name));
+        let text = std::str::from_utf8(yaml).map_err(|e| {
+            HeadError::Invalid {
+                reason: format!("metadata is not UTF-8: {e}"),
+            }
+            .in_file(&yaml_path)
         })?;
-        let f = spec.width();
-        let rows = spec.rows();
-        let mut expected = vec![(WEIGHT, vec![rows, f]), (BIAS, vec![rows])];
-        if spec.norm == Normalization::Standardize {
-            expected.push((NORM_MEAN, vec![f]));
-            expected.push((NORM_STD, vec![f]));
-        }
-        let mut names: Vec<&str> = tensors.names();
-        names.sort_unstable();
-        if let Some(extra) = names
-            .iter()
-            .find(|n| !expected.iter().any(|(e, _)| e == *n))
-        {
-            return Err(HeadError::UnexpectedTensor {
-                file: st_path,
-                name: extra.to_string(),
-            });
-        }
-        let mut values = Vec::with_capacity(expected.len());
-        for (name, shape) in &expected {
-            let view = tensors.tensor(name).map_err(|_| HeadError::MissingTensor {
+        let spec = parse_spec(text, &yaml_path)?;
+        head_from_tensors(spec, safetensors, &st_path)
+    }
+}
+
+/// Parses and validates head metadata (`yaml_path` labels errors).
+fn parse_spec(text: &str, yaml_path: &Path) -> Result<HeadSpec, HeadError> {
+    let yaml_err = |source| HeadError::Yaml {
+        file: yaml_path.to_path_buf(),
+        source,
+    };
+    let version: VersionOnly = serde_yaml::from_str(text).map_err(yaml_err)?;
+    if version.format_version != u64::from(FORMAT_VERSION) {
+        return Err(HeadError::Version {
+            file: yaml_path.to_path_buf(),
+            found: version.format_version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let meta: HeadYaml = serde_yaml::from_str(text).map_err(yaml_err)?;
+    let spec = spec_from_yaml(meta).map_err(|e| e.in_file(yaml_path))?;
+    spec.validate().map_err(|e| e.in_file(yaml_path))?;
+    Ok(spec)
+}
+
+/// Checks the tensors of a safetensors file against `spec` and builds the head (`st_path`
+/// labels errors).
+fn head_from_tensors(spec: HeadSpec, bytes: &[u8], st_path: &Path) -> Result<Head, HeadError> {
+    let st_path = st_path.to_path_buf();
+    let tensors = SafeTensors::deserialize(bytes).map_err(|e| HeadError::Safetensors {
+        file: st_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let f = spec.width();
+    let rows = spec.rows();
+    let mut expected = vec![(WEIGHT, vec![rows, f]), (BIAS, vec![rows])];
+    if spec.norm == Normalization::Standardize {
+        expected.push((NORM_MEAN, vec![f]));
+        expected.push((NORM_STD, vec![f]));
+    }
+    let mut names: Vec<&str> = tensors.names();
+    names.sort_unstable();
+    if let Some(extra) = names
+        .iter()
+        .find(|n| !expected.iter().any(|(e, _)| e == *n))
+    {
+        return Err(HeadError::UnexpectedTensor {
+            file: st_path,
+            name: extra.to_string(),
+        });
+    }
+    let mut values = Vec::with_capacity(expected.len());
+    for (name, shape) in &expected {
+        let view = tensors.tensor(name).map_err(|_| HeadError::MissingTensor {
+            file: st_path.clone(),
+            name: name.to_string(),
+        })?;
+        if view.dtype() != Dtype::F32 {
+            return Err(HeadError::TensorDtype {
                 file: st_path.clone(),
                 name: name.to_string(),
-            })?;
-            if view.dtype() != Dtype::F32 {
-                return Err(HeadError::TensorDtype {
-                    file: st_path.clone(),
-                    name: name.to_string(),
-                    got: format!("{:?}", view.dtype()),
-                });
-            }
-            if view.shape() != shape.as_slice() {
-                return Err(HeadError::TensorShape {
-                    file: Some(st_path.clone()),
-                    name: name.to_string(),
-                    expected: shape.clone(),
-                    got: view.shape().to_vec(),
-                });
-            }
-            let v: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            values.push(v);
+                got: format!("{:?}", view.dtype()),
+            });
         }
-        let mut values = values.into_iter();
-        let weight = values.next().unwrap_or_default();
-        let bias = values.next().unwrap_or_default();
-        let stats = match (values.next(), values.next()) {
-            (Some(mean), Some(std)) => Some(NormStats { mean, std }),
-            _ => None,
-        };
-        Head::new(spec, weight, bias, stats).map_err(|e| e.in_file(&st_path))
+        if view.shape() != shape.as_slice() {
+            return Err(HeadError::TensorShape {
+                file: Some(st_path.clone()),
+                name: name.to_string(),
+                expected: shape.clone(),
+                got: view.shape().to_vec(),
+            });
+        }
+        let v: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        values.push(v);
     }
+    let mut values = values.into_iter();
+    let weight = values.next().unwrap_or_default();
+    let bias = values.next().unwrap_or_default();
+    let stats = match (values.next(), values.next()) {
+        (Some(mean), Some(std)) => Some(NormStats { mean, std }),
+        _ => None,
+    };
+    Head::new(spec, weight, bias, stats).map_err(|e| e.in_file(&st_path))
 }
 
 fn spec_from_yaml(meta: HeadYaml) -> Result<HeadSpec, HeadError> {
@@ -353,12 +380,13 @@ mod tests {
 
         let (_d, _h, y, _s) = saved(Normalization::None, true);
         edit_yaml(&y, "gate: true\n", "");
-        let err = Head::load(&y).unwrap_err().to_string();
+        // The YAML parser's words are the error's source, shown after it in the chain.
+        let err = crate::error_class::chain_text(&Head::load(&y).unwrap_err());
         assert!(err.contains("gate") && err.contains("h.yaml"), "{err}");
 
         let (_d, _h, y, _s) = saved(Normalization::None, true);
         edit_yaml(&y, "format_version: 1\n", "");
-        let err = Head::load(&y).unwrap_err().to_string();
+        let err = crate::error_class::chain_text(&Head::load(&y).unwrap_err());
         assert!(err.contains("format_version"), "{err}");
 
         let (_d, _h, y, _s) = saved(Normalization::None, true);

@@ -7,7 +7,6 @@
 //! time; the per-segment results are then added in f64. Computing segment by segment makes a token's
 //! score independent of where its segments sit in memory: scoring stored rows of the head's own
 //! layout and scoring rows of a larger layout give bit-identical results.
-#![forbid(unsafe_code)]
 
 use crate::features::{FeatureLayout, FeatureSource};
 

@@ -1,5 +1,4 @@
 //! Inline scoring: a [`FeatureSink`] that keeps three numbers per candidate.
-#![forbid(unsafe_code)]
 
 use crate::features::{FeatureLayout, FeatureSink, SinkError};
 

@@ -7,7 +7,6 @@
 //! protocols 3-5): ordered dictionaries, `torch._utils._rebuild_tensor_v2` calls and persistent
 //! storage references. Anything else is refused, naming the opcode or callable; nothing is ever
 //! executed.
-#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -610,7 +609,8 @@ fn read_entry<R: Read + std::io::Seek>(
             entry.size()
         ));
     }
-    let mut out = Vec::with_capacity(entry.size() as usize);
+    // The size in the archive's directory is a claim: preallocate at most 1 MiB of it.
+    let mut out = Vec::with_capacity(entry.size().min(1 << 20) as usize);
     entry
         .take(limit)
         .read_to_end(&mut out)
@@ -680,13 +680,27 @@ fn read_state_dict_bytes(bytes: &[u8]) -> PResult<Vec<(String, TorchTensor)>> {
         };
         if !storages.contains_key(&t.storage_key) {
             let name = format!("{prefix}data/{}", t.storage_key);
-            let data = read_entry(&mut zip, &name, MAX_STORAGE_BYTES)?;
+            // Read no more than the storage the pickle declares (float32 values): a length
+            // claimed by the archive is not trusted beyond that.
+            let data = read_entry(&mut zip, &name, storage_bytes(t.storage_numel)?)?;
             storages.insert(t.storage_key.clone(), data);
         }
         let storage = &storages[&t.storage_key];
         out.push((key.clone(), tensor_values(&key, &t, storage)?));
     }
     Ok(out)
+}
+
+/// Bytes of a float32 storage of `numel` values, refused past [`MAX_STORAGE_BYTES`].
+fn storage_bytes(numel: u64) -> PResult<u64> {
+    numel
+        .checked_mul(4)
+        .filter(|&b| b <= MAX_STORAGE_BYTES)
+        .ok_or_else(|| {
+            format!(
+                "a storage of {numel} float32 values is over the {MAX_STORAGE_BYTES}-byte limit"
+            )
+        })
 }
 
 fn tensor_values(key: &str, t: &TensorRef, storage: &[u8]) -> PResult<TorchTensor> {
@@ -716,15 +730,16 @@ fn tensor_values(key: &str, t: &TensorRef, storage: &[u8]) -> PResult<TorchTenso
                 t.offset, numel, t.storage_numel
             )
         })?;
-    if (storage.len() as u64) < t.storage_numel * 4 {
+    let storage_bytes = storage_bytes(t.storage_numel)?;
+    if (storage.len() as u64) < storage_bytes {
         return Err(format!(
-            "storage data/{} has {} bytes, expected {} float32 values ({} bytes)",
+            "storage data/{} has {} bytes, expected {} float32 values ({storage_bytes} bytes)",
             t.storage_key,
             storage.len(),
             t.storage_numel,
-            t.storage_numel * 4
         ));
     }
+    // `offset <= end <= storage_numel`, and `storage_numel * 4` fits (checked above).
     let bytes = &storage[(t.offset * 4) as usize..(end * 4) as usize];
     let data = bytes
         .chunks_exact(4)
@@ -990,6 +1005,49 @@ mod tests {
         std::fs::write(&p, [0x80, 0x02, b'}', b'.']).unwrap();
         let err = read_torch_state_dict(&p).unwrap_err().to_string();
         assert!(err.contains("legacy"), "{err}");
+    }
+
+    /// `gated_2x4.pt` with its data.pkl passed through `edit`, rezipped.
+    fn edited_fixture(dir: &Path, edit: impl Fn(&[u8]) -> Vec<u8>) -> PathBuf {
+        use std::io::Write as _;
+        let bytes = std::fs::read(fixture("gated_2x4.pt")).unwrap();
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for i in 0..z.len() {
+            let mut f = z.by_index(i).unwrap();
+            let name = f.name().unwrap().to_string();
+            let mut data = Vec::new();
+            f.read_to_end(&mut data).unwrap();
+            if name.ends_with("data.pkl") {
+                data = edit(&data);
+            }
+            w.start_file(name.as_str(), opts).unwrap();
+            w.write_all(&data).unwrap();
+        }
+        let p = dir.join("edited.pt");
+        std::fs::write(&p, w.finish().unwrap().into_inner()).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_storage_size_near_2_pow_62_is_refused_before_reading() {
+        // The weight's storage claims 2^62 float32 values: 2^64 bytes, which wrapped to 0 and
+        // passed the size check before; now it is refused, and nothing that large is allocated.
+        let dir = tempfile::tempdir().unwrap();
+        let p = edited_fixture(dir.path(), |pkl| {
+            let from = b"cpuq\x07K\x10t";
+            let at = pkl.windows(from.len()).position(|w| w == from).unwrap();
+            let mut out = pkl[..at].to_vec();
+            out.extend(b"cpuq\x07\x8a\x08");
+            out.extend((1u64 << 62).to_le_bytes());
+            out.push(b't');
+            out.extend(&pkl[at + from.len()..]);
+            out
+        });
+        let err = read_torch_state_dict(&p).unwrap_err().to_string();
+        assert!(err.contains("over the") && err.contains("limit"), "{err}");
     }
 
     #[test]

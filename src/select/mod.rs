@@ -27,7 +27,6 @@
 //! | `WeightedVote` | the answer with the largest sum of sigmoid(score) ([`weighted_vote`]) |
 //! | `FusionRanking` | the best worse-of-two ranks ([`fusion_ranking`]) |
 //! | `FusionScaling` | the best mean of two min-max scaled scores ([`fusion_scaling`]) |
-#![forbid(unsafe_code)]
 
 mod score;
 mod vote;

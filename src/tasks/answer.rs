@@ -1,5 +1,4 @@
 //! Answer kinds and the one extraction rule they share (documented in the parent module).
-#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::str::FromStr;

@@ -7,7 +7,6 @@
 //! candidates were correct and 5 of 12 problems had a correct candidate; with two or three 2–3
 //! digit numbers only 1% were (0% with "Answer with just the number."), which leaves Best-of-N
 //! nothing to choose from.
-#![forbid(unsafe_code)]
 
 use std::fmt;
 

@@ -4,7 +4,6 @@
 //! "A coin is heads up. Ka flips the coin. Sherrie does not flip the coin. Is the coin still
 //! heads up? Note that "flip" here means "reverse"." The answer is `yes` exactly when the number
 //! of flips is even. Problem `i` is drawn from `Rng::derive(seed, i)` alone.
-#![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
 

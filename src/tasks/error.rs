@@ -1,5 +1,4 @@
 //! Errors of task construction and problem loading.
-#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 
@@ -9,7 +8,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum TaskError {
     /// The file could not be opened or read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

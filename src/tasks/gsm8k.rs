@@ -1,5 +1,4 @@
 //! GSM8K: grade-school word problems; the reference is the number after the last `####`.
-#![forbid(unsafe_code)]
 
 use super::error::TaskError;
 use super::number::span_number;

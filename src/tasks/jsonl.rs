@@ -1,5 +1,4 @@
 //! Any JSONL file of questions and answers, with a declared answer type.
-#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 

@@ -6,7 +6,6 @@
 //! every plain number (integer, decimal, `a/b`, `\frac{a}{b}`, mixed `1\frac{4}{5}`, also as
 //! the elements of a tuple or interval) canonically. It does NOT decide symbolic equivalence:
 //! `\frac{\sqrt{3}}{3}` and `\frac{1}{\sqrt{3}}`, or `2x+2` and `2(x+1)`, are different answers.
-#![forbid(unsafe_code)]
 
 use super::number::{whole_number, Rational};
 

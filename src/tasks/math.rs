@@ -1,5 +1,4 @@
 //! MATH (MATH-500): competition problems with LaTeX answers.
-#![forbid(unsafe_code)]
 
 use super::error::TaskError;
 use super::latex::{boxed_contents, normalize_math};

@@ -59,7 +59,6 @@
 //!
 //! Judging ([`AnswerKind::judge`]) normalises the answer and the reference the same way and
 //! compares the strings. A candidate with no extractable answer is never correct.
-#![forbid(unsafe_code)]
 
 pub mod answer;
 pub mod arithmetic;
@@ -89,7 +88,7 @@ pub use coinflip::CoinflipSpec;
 pub use error::TaskError;
 pub use jsonl::JsonlSpec;
 pub use source::FileSpec;
-pub use spec::{BuiltTask, TaskSpec};
+pub use spec::{BuiltTask, SpecDefaults, TaskSpec};
 
 /// One problem of a task.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

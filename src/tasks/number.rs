@@ -5,7 +5,6 @@
 //! spelling is an integer (`-12`), a terminating decimal without trailing zeros (`0.75`, `18.9`),
 //! or `p/q` in lowest terms when the decimal does not terminate (`1/3`). A number too large for
 //! `i128` keeps its digits (commas and redundant zeros removed) and compares as text.
-#![forbid(unsafe_code)]
 
 use super::latex;
 

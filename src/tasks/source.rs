@@ -1,5 +1,4 @@
 //! Reading problems from JSON Lines files: one JSON object a line, blank lines ignored.
-#![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};

@@ -1,6 +1,5 @@
 //! [`TaskSpec`]: which task, with which options: recorded in manifests, parsed from the command
 //! line, and turned into a [`Task`] by [`TaskSpec::build`].
-#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::path::PathBuf;
@@ -362,6 +361,191 @@ impl FromStr for TaskSpec {
     }
 }
 
+/// Options given beside a task spec (the command line's `--count`, `--seed`, `--dataset`,
+/// `--answer-type`, `--people`). Each fills in what the spec leaves unset, whatever form the
+/// spec was written in; what the spec sets itself wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpecDefaults {
+    /// Problems of a generated task, or at most this many records of a file task (`limit`).
+    pub count: Option<usize>,
+    /// Seed of a generated task.
+    pub seed: Option<u64>,
+    /// File of a file task.
+    pub path: Option<PathBuf>,
+    /// Answer type of a `jsonl` task (`number`, `yes-no`, ...).
+    pub answer: Option<String>,
+    /// People per CoinFlip problem (`N` or `MIN..MAX`).
+    pub people: Option<String>,
+}
+
+impl SpecDefaults {
+    /// Sets [`count`](Self::count).
+    #[must_use]
+    pub fn with_count(mut self, count: Option<usize>) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// Sets [`seed`](Self::seed).
+    #[must_use]
+    pub fn with_seed(mut self, seed: Option<u64>) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets [`path`](Self::path).
+    #[must_use]
+    pub fn with_path(mut self, path: Option<PathBuf>) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// Sets [`answer`](Self::answer).
+    #[must_use]
+    pub fn with_answer(mut self, answer: Option<String>) -> Self {
+        self.answer = answer;
+        self
+    }
+
+    /// Sets [`people`](Self::people).
+    #[must_use]
+    pub fn with_people(mut self, people: Option<String>) -> Self {
+        self.people = people;
+        self
+    }
+}
+
+impl TaskSpec {
+    /// Parses `text` (the short form or JSON, as [`FromStr`]) with `defaults` merged in.
+    pub fn parse_with(text: &str, defaults: &SpecDefaults) -> Result<Self, TaskError> {
+        let trimmed = text.trim();
+        let spec_error = |reason: String| TaskError::Spec {
+            spec: text.to_string(),
+            reason,
+        };
+        if !trimmed.starts_with('{') {
+            return Self::parse_short_with(text, defaults);
+        }
+        // The keys the JSON spec sets itself.
+        let mut value: serde_json::Value =
+            serde_json::from_str(trimmed).map_err(|e| spec_error(e.to_string()))?;
+        let given: Vec<String> = value
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        let Some(obj) = value.as_object_mut() else {
+            return Err(spec_error("a JSON spec must be an object".to_string()));
+        };
+        let task = obj
+            .get("task")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let generated = matches!(task.as_str(), "arithmetic" | "coinflip");
+        let mut set = |key: &str, v: serde_json::Value| {
+            if !given.iter().any(|g| g == key) {
+                obj.insert(key.to_string(), v);
+            }
+        };
+        if generated {
+            if let Some(c) = defaults.count {
+                set("count", c.into());
+            }
+            if let Some(s) = defaults.seed {
+                set("seed", s.into());
+            }
+        } else {
+            if let Some(c) = defaults.count {
+                set("limit", c.into());
+            }
+            if let Some(p) = &defaults.path {
+                let p = p
+                    .to_str()
+                    .ok_or_else(|| spec_error(format!("{} is not UTF-8", p.display())))?;
+                set("path", p.into());
+            }
+            if let Some(a) = &defaults.answer {
+                // Only jsonl has an answer type; elsewhere the field is refused as unknown.
+                let kind: AnswerKind = a.parse().map_err(|_| TaskError::Spec {
+                    spec: text.to_string(),
+                    reason: format!(
+                        "answer type {a:?}: expected number, yes-no, choice, exact or math"
+                    ),
+                })?;
+                set("answer", serde_json::to_value(kind).unwrap_or_default());
+            }
+        }
+        if let Some(p) = &defaults.people {
+            if task != "coinflip" {
+                return Err(spec_error(format!("people={p} applies to coinflip only")));
+            }
+            let range: IntRange = p
+                .parse()
+                .map_err(|e: String| spec_error(format!("people={p}: {e}")))?;
+            set("people", serde_json::to_value(range).unwrap_or_default());
+        }
+        serde_json::from_value(value).map_err(|e| spec_error(e.to_string()))
+    }
+}
+
+impl TaskSpec {
+    /// The short form with defaults appended as options it does not set itself.
+    fn parse_short_with(text: &str, defaults: &SpecDefaults) -> Result<Self, TaskError> {
+        let trimmed = text.trim();
+        let (name, rest) = trimmed.split_once(':').unwrap_or((trimmed, ""));
+        let given: Vec<String> = Options::parse(text, rest)?
+            .pairs
+            .into_iter()
+            .map(|(k, _, _)| k)
+            .collect();
+        let mut opts: Vec<String> = rest
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(String::from)
+            .collect();
+        let mut add = |key: &str, value: String| {
+            if !given.iter().any(|g| g == key) {
+                opts.push(format!("{key}={value}"));
+            }
+        };
+        let lower = name.trim().to_ascii_lowercase();
+        if matches!(lower.as_str(), "arithmetic" | "arith" | "coinflip" | "coin") {
+            if let Some(c) = defaults.count {
+                add("count", c.to_string());
+            }
+            if let Some(s) = defaults.seed {
+                add("seed", s.to_string());
+            }
+        } else {
+            if let Some(p) = &defaults.path {
+                let p = p
+                    .to_str()
+                    .filter(|p| !p.contains(','))
+                    .ok_or_else(|| TaskError::Spec {
+                        spec: text.to_string(),
+                        reason: format!(
+                            "the path {} is not UTF-8 or holds a comma; give the spec as JSON",
+                            p.display()
+                        ),
+                    })?;
+                add("path", p.to_string());
+            }
+            if let Some(c) = defaults.count {
+                add("limit", c.to_string());
+            }
+            if let Some(a) = &defaults.answer {
+                add("answer", a.clone());
+            }
+        }
+        if let Some(p) = &defaults.people {
+            add("people", p.clone());
+        }
+        format!("{name}:{}", opts.join(",")).parse()
+    }
+}
+
 /// A task built from a [`TaskSpec`]: the spec plus its problems.
 #[derive(Debug, Clone)]
 pub struct BuiltTask {
@@ -591,6 +775,74 @@ mod tests {
             task.prompt(&task.problems()[1]),
             format!("Yes or no?\n\n{}", task.problems()[1].question)
         );
+    }
+
+    #[test]
+    fn defaults_merge_into_every_form_and_never_override_the_spec() {
+        let d = SpecDefaults::default()
+            .with_count(Some(60))
+            .with_seed(Some(9))
+            .with_path(Some(PathBuf::from("d.jsonl")));
+        // JSON: `--count` becomes the limit of a file task (this used to append `,limit=60` to
+        // the JSON text, which was then refused).
+        let j = TaskSpec::parse_with(r#"{"task":"jsonl","path":"q.jsonl","answer":"number"}"#, &d)
+            .unwrap();
+        let mut want = JsonlSpec::new("q.jsonl", AnswerKind::Number);
+        want.limit = Some(60);
+        assert_eq!(j, TaskSpec::Jsonl(want));
+        let g = TaskSpec::parse_with(r#"{"task":"gsm8k"}"#, &d).unwrap();
+        assert_eq!(g, TaskSpec::Gsm8k(FileSpec::new("d.jsonl").with_limit(60)));
+        // What the spec sets wins, in either form.
+        let g = TaskSpec::parse_with(r#"{"task":"gsm8k","path":"x","limit":5}"#, &d).unwrap();
+        assert_eq!(g, TaskSpec::Gsm8k(FileSpec::new("x").with_limit(5)));
+        let g = TaskSpec::parse_with("gsm8k:limit=5", &d).unwrap();
+        assert_eq!(g, TaskSpec::Gsm8k(FileSpec::new("d.jsonl").with_limit(5)));
+        // Generated tasks take count and seed.
+        let a = TaskSpec::parse_with(r#"{"task":"arithmetic","seed":3}"#, &d).unwrap();
+        let TaskSpec::Arithmetic(a) = a else {
+            panic!("not arithmetic")
+        };
+        assert_eq!((a.count, a.seed), (60, 3));
+        let c = TaskSpec::parse_with(
+            r#"{"task":"coinflip"}"#,
+            &SpecDefaults::default().with_people(Some("3..5".into())),
+        )
+        .unwrap();
+        let TaskSpec::Coinflip(c) = c else {
+            panic!("not coinflip")
+        };
+        assert_eq!(c.people, IntRange::new(3, 5));
+        let a = TaskSpec::parse_with("arith:count=7", &d).unwrap();
+        let TaskSpec::Arithmetic(a) = a else {
+            panic!("not arithmetic")
+        };
+        assert_eq!((a.count, a.seed), (7, 9));
+        // An answer type merges into a jsonl spec; people into anything else is refused.
+        let j = TaskSpec::parse_with(
+            r#"{"task":"jsonl","path":"q.jsonl"}"#,
+            &SpecDefaults::default().with_answer(Some("yes-no".into())),
+        )
+        .unwrap();
+        assert_eq!(j.answer_kind(), AnswerKind::YesNo);
+        let e = TaskSpec::parse_with(
+            r#"{"task":"arithmetic"}"#,
+            &SpecDefaults::default().with_people(Some("3".into())),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("coinflip only"), "{e}");
+        // A path with a comma cannot go into the short form: said, not mangled.
+        let e = TaskSpec::parse_with(
+            "gsm8k",
+            &SpecDefaults::default().with_path(Some("a,b.jsonl".into())),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("JSON"), "{e}");
+        let g = TaskSpec::parse_with(
+            r#"{"task":"gsm8k"}"#,
+            &SpecDefaults::default().with_path(Some("a,b.jsonl".into())),
+        )
+        .unwrap();
+        assert_eq!(g, TaskSpec::Gsm8k(FileSpec::new("a,b.jsonl")));
     }
 
     #[test]

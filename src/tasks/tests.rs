@@ -607,25 +607,25 @@ fn math_records_fall_back_to_the_solution_box() {
     ));
 }
 
-/// `../shared/datasets/<rel>` beside the checkout, or `None` (with a note) when absent.
-fn shared_dataset(rel: &str) -> Option<PathBuf> {
+/// `../shared/datasets/<rel>` beside the checkout, where CI and every developer machine have it.
+/// A missing file fails the test (it used to print SKIPPED and pass, which proved nothing).
+fn shared_dataset(rel: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/datasets")
         .join(rel);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!("SKIPPED: {} not found", path.display());
-        None
-    }
+    assert!(
+        path.is_file(),
+        "{} not found: these tests read the shared datasets, which lie beside the checkout as \
+         ../shared/datasets (see its README.md)",
+        path.display()
+    );
+    path
 }
 
 #[test]
 fn every_gsm8k_reference_is_a_number_and_its_solution_is_judged_correct() {
     for rel in ["gsm8k/test.jsonl", "gsm8k/train.jsonl"] {
-        let Some(path) = shared_dataset(rel) else {
-            continue;
-        };
+        let path = shared_dataset(rel);
         let problems = gsm8k::load(&FileSpec::new(&path)).unwrap();
         assert!(problems.len() > 1000, "{rel}: {}", problems.len());
         // The solutions are well-formed model outputs: they end in `#### N`.
@@ -647,7 +647,8 @@ fn every_gsm8k_reference_is_a_number_and_its_solution_is_judged_correct() {
                 .judge(&AnswerKind::Number.extract(&wrong).unwrap(), &p.reference));
         }
     }
-    if let Some(path) = shared_dataset("gsm8k/test.jsonl") {
+    {
+        let path = shared_dataset("gsm8k/test.jsonl");
         let spec: TaskSpec = format!("gsm8k:path={},limit=500", path.display())
             .parse()
             .unwrap();
@@ -676,9 +677,7 @@ fn perturb(answer: &str) -> String {
 
 #[test]
 fn math500_answers_judge_themselves_and_reject_perturbations() {
-    let Some(path) = shared_dataset("math500/test.jsonl") else {
-        return;
-    };
+    let path = shared_dataset("math500/test.jsonl");
     let task = TaskSpec::Math(FileSpec::new(&path)).build().unwrap();
     let problems = task.problems();
     assert_eq!(problems.len(), 500);

@@ -5,7 +5,6 @@
 //! flipped by a negation among the four words before it ("not heads up", "is no longer heads
 //! up", "isn't tails up"). A span whose signals all agree answers that way; a span with
 //! disagreeing signals is ambiguous and answers nothing.
-#![forbid(unsafe_code)]
 
 /// A yes/no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,5 @@
 //! AdamW with decoupled weight decay, as in PyTorch's `torch.optim.AdamW` (decay applied to
 //! every parameter, biases included, like the reference which passes all parameters).
-#![forbid(unsafe_code)]
 
 /// AdamW state.
 #[derive(Debug, Clone)]

@@ -1,6 +1,5 @@
 //! Reading training data: problems and the validation split, projected and normalised rows
 //! (streamed from the store, or cached in memory when they fit), standardisation statistics.
-#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 

@@ -15,7 +15,6 @@
 //! Without a gate R is the mean of r_t and ∂R/∂r_t = 1/T. A batch's loss depends on the
 //! candidates only through their scores, so each candidate's ∂R/∂θ is computed in one pass over
 //! its rows and the batch gradient is Σ_i ∂L/∂R_i · ∂R_i/∂θ: every candidate is read once.
-#![forbid(unsafe_code)]
 
 use crate::head::{sigmoid, SCORE_DENOM_FLOOR};
 

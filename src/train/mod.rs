@@ -9,7 +9,6 @@
 //!
 //! Everything is single-threaded and seeded through [`crate::rng`]: the same data, options and
 //! seed give a bit-identical head.
-#![forbid(unsafe_code)]
 
 mod adamw;
 mod data;
@@ -377,7 +376,7 @@ pub enum TrainError {
     #[error(transparent)]
     Head(#[from] HeadError),
     /// The store failed to return a candidate's rows.
-    #[error("reading the feature rows of candidate {candidate}: {source}")]
+    #[error("reading the feature rows of candidate {candidate}")]
     Read {
         /// Candidate index.
         candidate: usize,

@@ -1,7 +1,7 @@
 //! Reading chunk bytes: memory-mapped, or positioned reads (pread) as a fallback and for tests.
 //!
-//! This file holds the store's only `unsafe` block, the call to `memmap2`'s `map`.
-#![deny(unsafe_code)]
+//! This file holds the store's only `unsafe` block, the call to `memmap2`'s `map`; `unsafe_code`
+//! is denied crate-wide (`[lints]` in Cargo.toml) and allowed only on that function.
 
 use std::fs::File;
 use std::io;
@@ -136,12 +136,15 @@ fn map_read_only(file: &File, len: u64) -> io::Result<Mmap> {
     let len = usize::try_from(len)
         .map_err(|_| io::Error::other("chunk too large to map on this platform"))?;
     // SAFETY: `Mmap::map` is unsafe because the mapped file may change under the map. The store
-    // opens chunk files read-only here, maps only the committed length, and its writer only ever
-    // appends past that length, so the mapped bytes never change while a store is open. The
-    // remaining risk is truncation: a writer reopened on the same store truncates torn bytes
-    // past the last committed problem (never below the committed length we map), but a file
-    // truncated below it by another program while mapped makes reads fault (SIGBUS). Readers
-    // that cannot rule this out use `ReadMode::Pread`.
+    // opens chunk files read-only here and maps only the committed length. Its writer never
+    // shrinks a chunk file (not on recovery, not on `truncate_problems`, which rolls back
+    // through the index only), so every mapped page stays backed by the file and reads never
+    // fault; it only unlinks stray chunk files, which leaves existing maps valid. The writer
+    // writes past the committed end, and after a rollback it overwrites rolled-back bytes that
+    // an older reader may still map: that reader then reads other (initialised) bytes, which its
+    // checksums detect, never undefined memory. A file truncated by another program while
+    // mapped still makes reads fault (SIGBUS); readers that cannot rule this out use
+    // `ReadMode::Pread`.
     unsafe { MmapOptions::new().len(len).map(file) }
 }
 

@@ -1,5 +1,4 @@
 //! Typed errors of the feature store.
-#![forbid(unsafe_code)]
 
 use std::io;
 use std::path::PathBuf;
@@ -11,7 +10,7 @@ use crate::features::{FeatureLayout, FeatureSource};
 #[non_exhaustive]
 pub enum StoreError {
     /// An I/O operation on a file of the store failed.
-    #[error("{}: {source}", path.display())]
+    #[error("cannot access {}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,

@@ -1,5 +1,4 @@
 //! The bytes on disk: manifest, chunk header, index header and index records.
-#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,5 @@
 //! Labels attached to stored features: the [`CandidateFeatures`] view used by training and
 //! evaluation.
-#![forbid(unsafe_code)]
 
 use super::error::StoreError;
 use super::reader::{FeatureStore, Projection};

@@ -23,8 +23,9 @@
 //! the index record and syncs it. A problem is committed exactly when its record is in the
 //! index. After a crash at any byte, opening finds the committed prefix: a torn last record is
 //! ignored, and so are chunk bytes past the last record's region and chunk files after the last
-//! one a record names. [`FeatureStore`] ignores that tail; [`FeatureWriter`] removes it (index
-//! first) and reports it in [`Recovery`]; [`FeatureWriter::next_problem_index`] says where to
+//! one a record names. [`FeatureStore`] ignores that tail; [`FeatureWriter`] cuts the index tail,
+//! unlinks stray chunks and overwrites the chunk bytes past the committed end (it never shrinks a
+//! chunk file, which a reader may have mapped), and reports it all in [`Recovery`]; [`FeatureWriter::next_problem_index`] says where to
 //! continue. Continuing writes exactly the bytes an uninterrupted run would have written.
 //!
 //! Damage that a crash cannot cause is an error ([`StoreError::CorruptIndex`],
@@ -86,9 +87,6 @@
 //! }
 //! # Ok(()) }
 //! ```
-// `deny`, not `forbid`: `chunkio.rs` allows `unsafe` for its one memory-map call; every other
-// file of the store forbids it.
-#![deny(unsafe_code)]
 
 mod chunkio;
 pub mod error;

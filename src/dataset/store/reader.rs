@@ -1,6 +1,5 @@
 //! The reading side: a validated, read-only view of the committed problems, with f16 → f32
 //! conversion of whole rows or of a projection onto some segments.
-#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Validation of a store on open: finds the consistent prefix of committed problems and what lies
-//! beyond it. Shared by the reader (which ignores the tail) and the writer (which removes it).
-#![forbid(unsafe_code)]
+//! beyond it. Shared by the reader and the writer, which both ignore the tail (the writer cuts a
+//! torn index tail, unlinks stray chunks, and overwrites chunk bytes past the committed end).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -14,7 +14,9 @@ use super::format::{
 };
 
 /// What opening a store found past its consistent prefix of committed problems. A reader ignores
-/// these bytes; a writer removes them before appending.
+/// these bytes; a writer cuts the index tail and unlinks stray chunks before appending, and
+/// overwrites chunk bytes past the committed end (it never shrinks a chunk file, which a reader
+/// may have mapped).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Recovery {
     /// Index bytes past the last complete, valid record (an interrupted append).
@@ -26,7 +28,8 @@ pub struct Recovery {
     /// this; only a file truncated behind the store's back or a disk that lost synced data can.
     /// These problems are dropped like a torn tail and must be collected again.
     pub lost_problems: Vec<u64>,
-    /// Chunk bytes past the last committed problem (rows of a problem whose commit was cut).
+    /// Chunk bytes past the last committed problem (rows of a problem whose commit was cut, or of
+    /// problems rolled back by `truncate_problems`); left in place and overwritten later.
     pub chunk_bytes_dropped: u64,
     /// Chunk files after the last one that holds a committed problem.
     pub stray_chunks: Vec<PathBuf>,

@@ -1,5 +1,4 @@
 //! Size and value accounting of a store.
-#![forbid(unsafe_code)]
 
 use std::fmt;
 

@@ -1,6 +1,5 @@
 //! The writing side: buffers one problem's rows as a [`FeatureSink`], commits problems durably,
 //! and recovers a store after a crash.
-#![forbid(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -196,19 +195,16 @@ impl FeatureWriter {
         if removed_files {
             sync_dir(&root)?;
         }
+        // Chunk files are never shrunk: a reader (another process, or a `FeatureStore` opened
+        // before a rollback) may have mapped them up to a longer committed length, and a mapped
+        // page past the end of a file faults (SIGBUS). Bytes past the committed end stay until
+        // the next commit overwrites them; every reader ignores them. Stray chunk files are
+        // unlinked, which leaves existing maps of them valid.
         let mut active = None;
         let last_chunk = s.records.last().map(|r| r.chunk);
-        for (&id, &len) in &s.chunk_lens {
+        for &id in s.chunk_lens.keys() {
             let Some(end) = s.chunk_end(id) else { continue };
             let path = chunk_path(&root, id);
-            if len > end {
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(StoreError::io(&path))?;
-                f.set_len(end).map_err(StoreError::io(&path))?;
-                f.sync_all().map_err(StoreError::io(&path))?;
-            }
             if Some(id) == last_chunk {
                 let file = OpenOptions::new()
                     .read(true)
@@ -244,9 +240,13 @@ impl FeatureWriter {
     }
 
     /// Keeps only the first `keep` committed problems and removes the rest, for a caller whose own
-    /// records of the later problems were lost. The index is cut first (which makes the later
-    /// rows unreachable), then the store is reopened, which removes the chunk bytes and files
-    /// past the new end exactly as after a crash.
+    /// records of the later problems were lost. The rollback goes through the index only: it is
+    /// cut (which makes the later rows unreachable), then the store is reopened as after a
+    /// crash. Chunk files keep their length (a reader may have them mapped); the next commits
+    /// overwrite the rolled-back bytes, and chunk files past the new end are unlinked. A reader
+    /// opened before the rollback keeps working (its maps stay valid) but may see the
+    /// rolled-back problems' bytes replaced; [`FeatureStore::verify`](super::FeatureStore::verify)
+    /// then reports a checksum mismatch.
     pub fn truncate_problems(self, keep: usize) -> Result<FeatureWriter, StoreError> {
         if keep >= self.records.len() {
             return Ok(self);
@@ -397,7 +397,7 @@ impl FeatureWriter {
         let result = self.append(problem_index, &p);
         self.recycle(p);
         if let Err(e) = &result {
-            self.poisoned = Some(e.to_string());
+            self.poisoned = Some(crate::error_class::chain_text(e));
         }
         result
     }
