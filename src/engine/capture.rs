@@ -10,9 +10,8 @@
 
 use std::time::Instant;
 
-use super::context::{CapturingContext, ContextShape, TapSpec};
-use super::ffi::{self, Batch};
-use super::generate::{default_threads, FeatureRequest};
+use super::ffi;
+use super::generate::{CheckDecode, FeatureRequest};
 use super::{Engine, EngineError};
 use crate::capture::{BackendDecision, CaptureBackend, CaptureChoice, CapturePlan};
 use crate::features::StateSpec;
@@ -149,21 +148,11 @@ impl Engine {
             self.supports_layer_input(),
             "probe on an unsupported architecture"
         );
-        let tokens = self.tokenize("The capital of France is Paris. Two plus two is")?;
         let n_layer = self.info.n_layer;
         let selection = StateSpec::All.resolve(n_layer)?;
         let n_embd = self.info.n_embd as usize;
-        let len = tokens.len();
-        let shape = ContextShape {
-            n_ctx: 256,
-            n_batch: len as u32,
-            n_ubatch: len as u32,
-            n_seq: 1,
-            n_threads: default_threads(),
-            embeddings: false,
-        };
         let plan = CapturePlan::new(&selection, n_embd);
-        let mut cc = CapturingContext::new(self, shape, TapSpec::Callback(plan))?;
+        let CheckDecode { mut cc, batch, len } = self.check_decode(plan)?;
         if !cc.ctx().pooling_is_none() {
             return Ok(Err("the model's context pools embeddings".into()));
         }
@@ -171,12 +160,6 @@ impl Engine {
             cc.ctx_mut().set_layer_input(il, true);
         }
         cc.ctx_mut().set_embeddings(true);
-        let mut batch = Batch::new(len, 1);
-        for (p, &t) in tokens.iter().enumerate() {
-            batch
-                .add(t, p as i32, &[0], true)
-                .map_err(|e| super::generate::decode_err(0, e))?;
-        }
         cc.decode(&batch, Some(len), 0)?;
         let st = cc.capture_state().expect("callback context");
         for (seg, &s) in selection.states().iter().enumerate() {

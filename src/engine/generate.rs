@@ -518,27 +518,11 @@ impl Engine {
     /// Decodes a short text once with every state captured, verifying that each state's graph
     /// tensor arrives with the right shape and type and that all values are finite.
     pub fn capture_self_check(&self) -> Result<SelfCheck, EngineError> {
-        let tokens = self.tokenize("The capital of France is Paris. Two plus two is")?;
         let selection = StateSpec::All.resolve(self.info.n_layer)?;
         let n_embd = self.info.n_embd as usize;
         let plan = CapturePlan::new(&selection, n_embd);
         let width = plan.width();
-        let len = tokens.len();
-        let shape = ContextShape {
-            n_ctx: 256,
-            n_batch: len as u32,
-            n_ubatch: len as u32,
-            n_seq: 1,
-            n_threads: default_threads(),
-            embeddings: false,
-        };
-        let mut cc = CapturingContext::new(self, shape, TapSpec::Callback(plan))?;
-        let mut batch = Batch::new(len, 1);
-        for (p, &t) in tokens.iter().enumerate() {
-            batch
-                .add(t, p as i32, &[0], true)
-                .map_err(|e| decode_err(0, e))?;
-        }
+        let CheckDecode { mut cc, batch, len } = self.check_decode(plan)?;
         let t0 = Instant::now();
         cc.decode(&batch, Some(len), 0)?;
         let elapsed = t0.elapsed();
@@ -571,6 +555,43 @@ impl Engine {
             state_rms,
             elapsed,
         })
+    }
+}
+
+/// A context capturing every state through the eval callback, and a batch holding
+/// [`CHECK_TEXT`] with an output on every token, not yet decoded: the self-check and the
+/// layer-input probe decode the same text.
+pub(super) struct CheckDecode<'m> {
+    pub cc: CapturingContext<'m>,
+    pub batch: Batch,
+    /// Tokens of the text.
+    pub len: usize,
+}
+
+/// The text the self-check and the layer-input probe decode.
+const CHECK_TEXT: &str = "The capital of France is Paris. Two plus two is";
+
+impl Engine {
+    /// See [`CheckDecode`].
+    pub(super) fn check_decode(&self, plan: CapturePlan) -> Result<CheckDecode<'_>, EngineError> {
+        let tokens = self.tokenize(CHECK_TEXT)?;
+        let len = tokens.len();
+        let shape = ContextShape {
+            n_ctx: 256,
+            n_batch: len as u32,
+            n_ubatch: len as u32,
+            n_seq: 1,
+            n_threads: default_threads(),
+            embeddings: false,
+        };
+        let cc = CapturingContext::new(self, shape, TapSpec::Callback(plan))?;
+        let mut batch = Batch::new(len, 1);
+        for (p, &t) in tokens.iter().enumerate() {
+            batch
+                .add(t, p as i32, &[0], true)
+                .map_err(|e| decode_err(0, e))?;
+        }
+        Ok(CheckDecode { cc, batch, len })
     }
 }
 

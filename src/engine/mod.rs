@@ -17,10 +17,10 @@
 //! `ffi` is private to the engine: safe code outside the crate cannot build a capture handle,
 //! install its pointer into a context, and drop it while a context still uses it. Neither of
 //! these compiles:
-//! ```compile_fail
+//! ```compile_fail,E0603
 //! let _ = swift_bon::engine::ffi::ggml_version();
 //! ```
-//! ```compile_fail
+//! ```compile_fail,E0603
 //! use swift_bon::engine::ffi::CaptureHandle;
 //! ```
 

@@ -117,12 +117,7 @@ impl StreamingScorer {
     /// [`reset`](Self::reset) / `begin`.
     #[inline]
     pub fn add_token(&mut self, candidate: usize, features: &[f32]) -> Result<(), HeadError> {
-        let proj = self
-            .proj
-            .as_ref()
-            .ok_or_else(|| HeadError::LayoutMismatch {
-                reason: "the scorer received a token before begin/reset".to_string(),
-            })?;
+        let proj = self.projection()?;
         if features.len() != proj.in_width() {
             return Err(HeadError::LayoutMismatch {
                 reason: format!(
@@ -132,15 +127,9 @@ impl StreamingScorer {
                 ),
             });
         }
-        let n = self.cands.len();
-        let acc = self
-            .cands
-            .get_mut(candidate)
-            .ok_or_else(|| HeadError::LayoutMismatch {
-                reason: format!("candidate {candidate} is out of range ({n} candidates)"),
-            })?;
+        self.check_candidate(candidate)?;
         let (g, r) = self.kernel.token(proj, features);
-        acc.add(g, r);
+        self.cands[candidate].add(g, r);
         Ok(())
     }
 
@@ -153,12 +142,7 @@ impl StreamingScorer {
         candidate: usize,
         segments: &[&[f32]],
     ) -> Result<(), HeadError> {
-        let proj = self
-            .proj
-            .as_ref()
-            .ok_or_else(|| HeadError::LayoutMismatch {
-                reason: "the scorer received a token before begin/reset".to_string(),
-            })?;
+        let proj = self.projection()?;
         let seg = proj.segment_width();
         if segments.len() * seg != proj.in_width() || segments.iter().any(|s| s.len() != seg) {
             return Err(HeadError::LayoutMismatch {
@@ -170,16 +154,28 @@ impl StreamingScorer {
                 ),
             });
         }
-        let n = self.cands.len();
-        let acc = self
-            .cands
-            .get_mut(candidate)
-            .ok_or_else(|| HeadError::LayoutMismatch {
-                reason: format!("candidate {candidate} is out of range ({n} candidates)"),
-            })?;
+        self.check_candidate(candidate)?;
         let (g, r) = self.kernel.token_segments(proj, segments);
-        acc.add(g, r);
+        self.cands[candidate].add(g, r);
         Ok(())
+    }
+
+    /// The layout's projection (set by begin/reset).
+    fn projection(&self) -> Result<&Projection, HeadError> {
+        self.proj.as_ref().ok_or_else(|| HeadError::LayoutMismatch {
+            reason: "the scorer received a token before begin/reset".to_string(),
+        })
+    }
+
+    fn check_candidate(&self, candidate: usize) -> Result<(), HeadError> {
+        let n = self.cands.len();
+        if candidate < n {
+            Ok(())
+        } else {
+            Err(HeadError::LayoutMismatch {
+                reason: format!("candidate {candidate} is out of range ({n} candidates)"),
+            })
+        }
     }
 
     fn check_position(&self, candidate: usize, position: usize) -> Result<(), SinkError> {
