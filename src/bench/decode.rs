@@ -27,10 +27,13 @@ pub enum Variant {
     /// the head, inline.
     CaptureScore,
     /// [`Variant::CaptureAll`] through the layer-input backend.
+    #[serde(rename = "capture_all_li")]
     CaptureAllLayerInput,
     /// [`Variant::CaptureLast4`] through the layer-input backend.
+    #[serde(rename = "capture_last4_li")]
     CaptureLast4LayerInput,
     /// [`Variant::CaptureScore`] through the layer-input backend (scored in place).
+    #[serde(rename = "capture_score_li")]
     CaptureScoreLayerInput,
     /// The same N candidates generated one after another (N generations of one candidate, each
     /// with its candidate's seed), no capture.
@@ -269,5 +272,28 @@ fn summarize(
             .count(),
         tokens: cands.map(|c| c.tokens.clone()).collect(),
         scores,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Variant;
+
+    #[test]
+    fn the_json_name_of_every_variant_is_its_name() {
+        for v in [
+            Variant::Plain,
+            Variant::CaptureAll,
+            Variant::CaptureLast4,
+            Variant::CaptureScore,
+            Variant::CaptureAllLayerInput,
+            Variant::CaptureLast4LayerInput,
+            Variant::CaptureScoreLayerInput,
+            Variant::Sequential,
+            Variant::CapturePrune,
+            Variant::TwoPass,
+        ] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.name(), "{v:?}");
+        }
     }
 }
