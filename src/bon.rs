@@ -782,6 +782,12 @@ impl FeatureSink for ScoreSink {
             None => Ok(()),
         }
     }
+    fn token_segments(&mut self, c: usize, pos: usize, segs: &[&[f32]]) -> Result<(), SinkError> {
+        match self.0.as_mut() {
+            Some(s) => s.token_segments(c, pos, segs),
+            None => Ok(()),
+        }
+    }
     fn end(&mut self) -> Result<(), SinkError> {
         match self.0.as_mut() {
             Some(s) => s.end(),

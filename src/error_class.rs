@@ -166,7 +166,7 @@ impl Classify for CaptureError {
             | CaptureError::RowCount { .. }
             | CaptureError::Layout { .. }
             | CaptureError::Panic(_)
-            | CaptureError::ParamsLayout(_) => ErrorClass::Model,
+            | CaptureError::LayerInputMissing { .. } => ErrorClass::Model,
         }
     }
 }

@@ -375,6 +375,20 @@ pub trait FeatureSink {
         position: usize,
         features: &[f32],
     ) -> Result<(), SinkError>;
+    /// The same as [`token`](Self::token), with the features given as one slice per selected
+    /// state (ascending, `n_embd` floats each) as the engine holds them: hidden states arrive
+    /// this way, read in place from llama.cpp's buffers. The default concatenates them and calls
+    /// `token`; a sink that can work per segment (a scorer, a store) overrides it and saves the
+    /// copy.
+    fn token_segments(
+        &mut self,
+        candidate: usize,
+        position: usize,
+        segments: &[&[f32]],
+    ) -> Result<(), SinkError> {
+        let row = segments.concat();
+        self.token(candidate, position, &row)
+    }
     /// Called once after the last token.
     fn end(&mut self) -> Result<(), SinkError> {
         Ok(())
@@ -587,6 +601,9 @@ impl FeatureSink for NullSink {
     fn token(&mut self, _: usize, _: usize, _: &[f32]) -> Result<(), SinkError> {
         Ok(())
     }
+    fn token_segments(&mut self, _: usize, _: usize, _: &[&[f32]]) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// Stores every feature row in memory, per candidate: the storing consumer.
@@ -668,6 +685,28 @@ impl FeatureSink for MemorySink {
         self.rows[candidate].extend_from_slice(features);
         Ok(())
     }
+
+    fn token_segments(
+        &mut self,
+        candidate: usize,
+        position: usize,
+        segments: &[&[f32]],
+    ) -> Result<(), SinkError> {
+        let have = self.n_tokens(candidate);
+        let width: usize = segments.iter().map(|s| s.len()).sum();
+        if position != have || width != self.width {
+            return Err(format!(
+                "memory sink: candidate {candidate} got row {position} of width {width} but expected row {have} of width {}",
+                self.width
+            )
+            .into());
+        }
+        let rows = &mut self.rows[candidate];
+        for s in segments {
+            rows.extend_from_slice(s);
+        }
+        Ok(())
+    }
 }
 
 /// Forwards every call to two sinks (for example a scorer and a store).
@@ -681,6 +720,10 @@ impl<A: FeatureSink + ?Sized, B: FeatureSink + ?Sized> FeatureSink for TeeSink<'
     fn token(&mut self, c: usize, p: usize, f: &[f32]) -> Result<(), SinkError> {
         self.0.token(c, p, f)?;
         self.1.token(c, p, f)
+    }
+    fn token_segments(&mut self, c: usize, p: usize, s: &[&[f32]]) -> Result<(), SinkError> {
+        self.0.token_segments(c, p, s)?;
+        self.1.token_segments(c, p, s)
     }
     fn end(&mut self) -> Result<(), SinkError> {
         self.0.end()?;

@@ -70,7 +70,16 @@ fn bench_json_has_the_promised_shape() {
             .iter()
             .map(|v| v["variant"].as_str().unwrap())
             .collect();
-        let mut want = vec!["plain", "capture_all", "capture_last4", "capture_score"];
+        // SmolLM2 (llama) supports the layer-input backend: its variants run side by side.
+        let mut want = vec![
+            "plain",
+            "capture_all",
+            "capture_last4",
+            "capture_score",
+            "capture_all_li",
+            "capture_last4_li",
+            "capture_score_li",
+        ];
         if n > 1 {
             want.push("sequential");
         }
@@ -83,6 +92,15 @@ fn bench_json_has_the_promised_shape() {
             assert!(v["generated_tokens"].as_u64().unwrap() >= n);
         }
         summary(&d["inline_vs_two_pass"]["speedup"], "inline_vs_two_pass");
+        let backends = d["layer_input_vs_callback"].as_array().expect("backends");
+        assert_eq!(backends.len(), 3);
+        for b in backends {
+            summary(&b["tps_ratio"], "tps_ratio");
+        }
+        assert_eq!(
+            backends[2]["scores_identical"], true,
+            "both backends give bit-identical scores"
+        );
         // Inline capture and the teacher-forced re-encode give the same scores.
         assert!(d["max_score_rel_diff"].as_f64().unwrap() < 1e-3);
         if n > 1 {

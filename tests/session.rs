@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use swift_bon::bon::{BestOfN, EarlyStop, Event, Selection};
+use swift_bon::capture::{CaptureBackend, CaptureChoice};
 use swift_bon::engine::{
     CandidateEvent, ChatMessage, Engine, EngineError, FeatureRequest, FinishReason,
     GenerateOptions, TemplateChoice,
@@ -23,7 +24,18 @@ fn shipped_head() -> Head {
 }
 
 #[test]
-fn stopping_candidates_changes_nothing_for_the_survivors() {
+fn stopping_candidates_changes_nothing_for_the_survivors_with_the_callback() {
+    survivors_are_unchanged_after_stop(CaptureChoice::Callback, CaptureBackend::Callback);
+}
+
+#[test]
+fn stopping_candidates_changes_nothing_for_the_survivors_with_layer_input() {
+    survivors_are_unchanged_after_stop(CaptureChoice::LayerInput, CaptureBackend::LayerInput);
+}
+
+/// Stops two of four candidates after five steps: the survivors' tokens, text, finish and
+/// rows are bit-identical to the unpruned run's, through `backend`.
+fn survivors_are_unchanged_after_stop(choice: CaptureChoice, backend: CaptureBackend) {
     let _serial = common::serial();
     let engine = Engine::load(common::smollm2()).unwrap();
     let p = engine
@@ -37,12 +49,15 @@ fn stopping_candidates_changes_nothing_for_the_survivors() {
     let o = GenerateOptions::new(4)
         .with_max_tokens(40)
         .with_seed(11)
-        .with_features(FeatureRequest::Hidden(StateSpec::Last(2)));
+        .with_features(FeatureRequest::Hidden(StateSpec::Last(2)))
+        .with_capture(choice);
     let mut full_rows = MemorySink::new();
     let full = engine.generate(&p, &o, &mut full_rows).unwrap();
+    assert_eq!(full.capture.backend, backend, "{}", full.capture.reason);
 
     let mut rows = MemorySink::new();
     let mut s = engine.start(&p, &o, &mut rows).unwrap();
+    assert_eq!(s.capture_backend().backend, backend);
     let mut deltas = vec![String::new(); 4];
     let mut finished = [None; 4];
     let mut steps = 0;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::BenchError;
+use crate::capture::CaptureChoice;
 use crate::engine::{Engine, FeatureRequest, GenerateOptions, Generation};
 use crate::features::{FeatureLayout, NullSink, StateSpec};
 use crate::head::{Head, StreamingScorer};
@@ -17,12 +18,23 @@ use crate::head::{Head, StreamingScorer};
 pub enum Variant {
     /// Plain batched generation, no capture.
     Plain,
-    /// Capture of every state (L+1), handed to a sink that ignores it.
+    /// Capture of every state (L+1) through the eval callback, handed to a sink that ignores it.
     CaptureAll,
-    /// Capture of the last 4 block outputs, handed to a sink that ignores it.
+    /// Capture of the last 4 block outputs through the eval callback, handed to a sink that
+    /// ignores it.
     CaptureLast4,
-    /// Capture of the head's states and streaming SWIFT scoring with the head, inline.
+    /// Capture of the head's states through the eval callback and streaming SWIFT scoring with
+    /// the head, inline.
     CaptureScore,
+    /// [`Variant::CaptureAll`] through the layer-input backend.
+    #[serde(rename = "capture_all_li")]
+    CaptureAllLayerInput,
+    /// [`Variant::CaptureLast4`] through the layer-input backend.
+    #[serde(rename = "capture_last4_li")]
+    CaptureLast4LayerInput,
+    /// [`Variant::CaptureScore`] through the layer-input backend (scored in place).
+    #[serde(rename = "capture_score_li")]
+    CaptureScoreLayerInput,
     /// The same N candidates generated one after another (N generations of one candidate, each
     /// with its candidate's seed), no capture.
     Sequential,
@@ -35,6 +47,16 @@ pub enum Variant {
 }
 
 impl Variant {
+    /// The layer-input twin of a callback capture variant.
+    pub fn layer_input_twin(self) -> Option<Self> {
+        match self {
+            Self::CaptureAll => Some(Self::CaptureAllLayerInput),
+            Self::CaptureLast4 => Some(Self::CaptureLast4LayerInput),
+            Self::CaptureScore => Some(Self::CaptureScoreLayerInput),
+            _ => None,
+        }
+    }
+
     /// Stable name (the JSON key).
     pub fn name(self) -> &'static str {
         match self {
@@ -42,6 +64,9 @@ impl Variant {
             Self::CaptureAll => "capture_all",
             Self::CaptureLast4 => "capture_last4",
             Self::CaptureScore => "capture_score",
+            Self::CaptureAllLayerInput => "capture_all_li",
+            Self::CaptureLast4LayerInput => "capture_last4_li",
+            Self::CaptureScoreLayerInput => "capture_score_li",
             Self::Sequential => "sequential",
             Self::CapturePrune => "capture_prune",
             Self::TwoPass => "two_pass",
@@ -114,6 +139,13 @@ pub struct RunSetup<'a> {
 pub fn run_variant(setup: &RunSetup<'_>, variant: Variant) -> Result<Measurement, BenchError> {
     let engine = setup.engine;
     let with = |f: FeatureRequest| setup.opts.clone().with_features(f);
+    let backend = match variant {
+        Variant::CaptureAllLayerInput
+        | Variant::CaptureLast4LayerInput
+        | Variant::CaptureScoreLayerInput => CaptureChoice::LayerInput,
+        _ => CaptureChoice::Callback,
+    };
+    let o = |f: FeatureRequest| with(f).with_capture(backend);
     let cpu0 = super::system::process_cpu_s();
     let t0 = Instant::now();
     let mut post_s = 0.0;
@@ -122,27 +154,27 @@ pub fn run_variant(setup: &RunSetup<'_>, variant: Variant) -> Result<Measurement
             vec![engine.generate(setup.prompt, &with(FeatureRequest::None), &mut NullSink)?],
             None,
         ),
-        Variant::CaptureAll => (
+        Variant::CaptureAll | Variant::CaptureAllLayerInput => (
             vec![engine.generate(
                 setup.prompt,
-                &with(FeatureRequest::Hidden(StateSpec::All)),
+                &o(FeatureRequest::Hidden(StateSpec::All)),
                 &mut NullSink,
             )?],
             None,
         ),
-        Variant::CaptureLast4 => (
+        Variant::CaptureLast4 | Variant::CaptureLast4LayerInput => (
             vec![engine.generate(
                 setup.prompt,
-                &with(FeatureRequest::Hidden(StateSpec::Last(4))),
+                &o(FeatureRequest::Hidden(StateSpec::Last(4))),
                 &mut NullSink,
             )?],
             None,
         ),
-        Variant::CaptureScore => {
+        Variant::CaptureScore | Variant::CaptureScoreLayerInput => {
             let mut scorer = StreamingScorer::new(setup.head);
             let g = engine.generate(
                 setup.prompt,
-                &with(FeatureRequest::Hidden(setup.head_states.clone())),
+                &o(FeatureRequest::Hidden(setup.head_states.clone())),
                 &mut scorer,
             )?;
             (vec![g], Some(scorer.scores()))
@@ -240,5 +272,28 @@ fn summarize(
             .count(),
         tokens: cands.map(|c| c.tokens.clone()).collect(),
         scores,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Variant;
+
+    #[test]
+    fn the_json_name_of_every_variant_is_its_name() {
+        for v in [
+            Variant::Plain,
+            Variant::CaptureAll,
+            Variant::CaptureLast4,
+            Variant::CaptureScore,
+            Variant::CaptureAllLayerInput,
+            Variant::CaptureLast4LayerInput,
+            Variant::CaptureScoreLayerInput,
+            Variant::Sequential,
+            Variant::CapturePrune,
+            Variant::TwoPass,
+        ] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.name(), "{v:?}");
+        }
     }
 }

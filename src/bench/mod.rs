@@ -129,6 +129,9 @@ pub struct DecodeConfig {
     pub two_pass: bool,
     /// Include capture + score + early pruning with this policy.
     pub prune: Option<crate::prune::PrunePolicy>,
+    /// Also measure the capture variants through the layer-input backend (only for models
+    /// whose architecture supports it), side by side with the eval callback.
+    pub layer_input: bool,
     /// The head of the scoring variants (default: a random head on `head_states`); its states
     /// must be `head_states`.
     #[serde(skip)]
@@ -158,6 +161,13 @@ impl DecodeConfig {
             Variant::CaptureLast4,
             Variant::CaptureScore,
         ];
+        if self.layer_input {
+            v.extend([
+                Variant::CaptureAllLayerInput,
+                Variant::CaptureLast4LayerInput,
+                Variant::CaptureScoreLayerInput,
+            ]);
+        }
         if self.sequential && n > 1 {
             v.push(Variant::Sequential);
         }
@@ -252,6 +262,26 @@ pub struct DecodeReport {
     /// Largest `|inline - two_pass| / (1 + |two_pass|)` over the SWIFT scores of all candidates
     /// and runs: inline capture and the re-encode must agree.
     pub max_score_rel_diff: Option<f64>,
+    /// Layer-input backend against the eval callback, per capture variant (empty when the
+    /// layer-input variants were not run).
+    pub layer_input_vs_callback: Vec<BackendComparison>,
+}
+
+/// One capture variant through the layer-input backend against the same through the eval
+/// callback, paired run by run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendComparison {
+    /// The callback variant (`capture_all`, `capture_last4`, `capture_score`).
+    pub variant: Variant,
+    /// Decode tokens/s of layer input ÷ callback (above 1: layer input is faster).
+    pub tps_ratio: Summary,
+    /// Wall time of the callback ÷ layer input.
+    pub wall_speedup: Summary,
+    /// CPU time of the callback ÷ layer input.
+    pub cpu_speedup: Summary,
+    /// For the scoring variant: the SWIFT scores of the two backends are bit-identical in every
+    /// run.
+    pub scores_identical: Option<bool>,
 }
 
 /// Progress of [`run_decode`].
@@ -341,8 +371,13 @@ pub fn run_decode_models(
     progress(DecodeEvent::WarmUp);
     let n_max = cfg.ns.iter().copied().max().unwrap_or(1);
     let warm = cfg.options(n_max).with_max_tokens(cfg.max_tokens.min(16));
+    let mut warm_variants = vec![Variant::Plain, Variant::CaptureScore];
+    if cfg.layer_input {
+        // Also runs the one-time layer-input probe outside the timed runs.
+        warm_variants.push(Variant::CaptureScoreLayerInput);
+    }
     for p in &prepared {
-        for v in [Variant::Plain, Variant::CaptureScore] {
+        for &v in &warm_variants {
             let setup = RunSetup {
                 engine: p.engine,
                 prompt: p.prompt,
@@ -484,7 +519,43 @@ fn report_n(n: usize, variants: &[Variant], runs: &[Vec<Measurement>]) -> Decode
                 .fold(0.0, f64::max)
         })
     };
+    let layer_input_vs_callback = [
+        Variant::CaptureAll,
+        Variant::CaptureLast4,
+        Variant::CaptureScore,
+    ]
+    .into_iter()
+    .filter_map(|cb| {
+        let li = cb.layer_input_twin()?;
+        let (a, b) = (series(li), series(cb));
+        if a.is_empty() || b.is_empty() {
+            return None;
+        }
+        let pair = |f: &dyn Fn(&Measurement, &Measurement) -> f64| {
+            Summary::of(a.iter().zip(&b).map(|(x, y)| f(x, y)).collect())
+        };
+        Some(BackendComparison {
+            variant: cb,
+            tps_ratio: pair(&|x, y| x.tokens_per_s() / y.tokens_per_s()),
+            wall_speedup: pair(&|x, y| y.wall_s / x.wall_s),
+            cpu_speedup: pair(&|x, y| y.cpu_s / x.cpu_s),
+            scores_identical: (cb == Variant::CaptureScore).then(|| {
+                a.iter().zip(&b).all(|(x, y)| {
+                    let bits = |m: &Measurement| {
+                        m.scores
+                            .iter()
+                            .flatten()
+                            .map(|s| s.to_bits())
+                            .collect::<Vec<_>>()
+                    };
+                    bits(x) == bits(y)
+                })
+            }),
+        })
+    })
+    .collect();
     DecodeReport {
+        layer_input_vs_callback,
         n,
         generated_tokens: reference.generated_tokens,
         length_finished: reference.length_finished,
@@ -605,6 +676,7 @@ mod tests {
             sequential: true,
             two_pass: true,
             prune: None,
+            layer_input: false,
             head: None,
         }
     }

@@ -1,31 +1,18 @@
 //! Capture of hidden states from the llama.cpp graph during decoding.
 //!
 //! [`CapturePlan`] maps the selected states (see [`crate::features`]) to graph tensor names;
-//! [`CaptureState`] receives the tensors of one decode step and lays their rows out as one
-//! feature vector per batch row (the states concatenated in ascending order). The only unsafe
-//! code, the `extern "C"` eval callback and the context-parameter shim, lives in the crate-private
-//! `ffi` module; this file is plain Rust and is tested without a model.
+//! [`CaptureState`] receives the tensors of one decode step from the eval callback and lays
+//! their rows out per state (segment-major: all rows of one state are contiguous, so each tensor
+//! lands with one copy). [`CaptureBackend`] names the ways features can be read, and
+//! [`CaptureChoice`] what the user asked for. The unsafe code (the `extern "C"` eval callback,
+//! the layer-input shim, the llama.cpp context) lives in `engine/ffi.rs`; this file is plain Rust
+//! and is tested without a model.
 //!
 //! Row order: with a unified KV cache llama.cpp cuts a decode batch into ubatches that are
 //! contiguous slices in batch order, so the rows of a tensor arrive in batch order, possibly in
 //! several calls (one per ubatch). Rows are appended, never overwritten, and the totals are checked
 //! after every decode, which also proves on the first decode that every requested tensor exists.
-//!
-//! The FFI module is crate-private: safe code outside the crate cannot build a capture handle,
-//! install its pointer into context parameters, and drop it while a context still uses it.
-//! Neither of these compiles:
-//! ```compile_fail
-//! let _ = swift_bon::capture::ffi::ggml_version();
-//! ```
-//! ```compile_fail
-//! use swift_bon::capture::ffi::CaptureHandle;
-//! ```
-
-// Crate-private: `CaptureHandle::install` hands llama.cpp a raw pointer that must outlive the
-// context it is installed in. Only the engine's capturing context, which owns both and drops the
-// context first, may build one; safe code outside the crate cannot reach it.
-#[allow(unsafe_code)]
-pub(crate) mod ffi;
+#![forbid(unsafe_code)]
 
 use crate::features::{state_kind, StateKind, StateSelection};
 
@@ -62,9 +49,97 @@ pub enum CaptureError {
     /// A panic happened inside the eval callback (caught at the C boundary).
     #[error("internal error inside the eval callback: {0}")]
     Panic(String),
-    /// The context parameters did not have the layout the callback shim expects.
-    #[error("llama-cpp-2's context parameters do not have the expected layout ({0}); the eval callback cannot be installed")]
-    ParamsLayout(String),
+    /// The layer-input backend did not deliver a state it was asked for.
+    #[error("the layer-input backend delivered no data for state {state}")]
+    LayerInputMissing {
+        /// State index.
+        state: u32,
+    },
+}
+
+/// How hidden states (or logits) are read out of llama.cpp during decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaptureBackend {
+    /// The eval callback: every wanted graph tensor is copied out while the graph runs. Works
+    /// for every architecture; on a GPU each wanted tensor ends a sub-graph and forces a
+    /// synchronisation.
+    Callback,
+    /// llama.cpp's layer-input outputs (`llama_set_embeddings_layer_inp`) plus the embeddings
+    /// for the final norm: one graph per step, copied asynchronously after it, read in place.
+    /// Only architectures whose graph records the layer input.
+    LayerInput,
+    /// The full-vocabulary logits (`llama_get_logits_ith`): no hidden states.
+    Logits,
+}
+
+impl CaptureBackend {
+    /// The name used on the command line and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Callback => "callback",
+            Self::LayerInput => "layer-input",
+            Self::Logits => "logits",
+        }
+    }
+}
+
+impl std::fmt::Display for CaptureBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which hidden-state backend to use (`--capture`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaptureChoice {
+    /// Layer input where the architecture supports it and it pays (by design on GPU builds, by
+    /// measurement on CPU), the callback otherwise.
+    #[default]
+    Auto,
+    /// Always the eval callback.
+    Callback,
+    /// The layer-input backend; falls back to the callback (with a warning) on an architecture
+    /// that does not support it.
+    LayerInput,
+}
+
+impl std::str::FromStr for CaptureChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "callback" => Ok(Self::Callback),
+            "layer-input" | "layer_input" => Ok(Self::LayerInput),
+            _ => Err(format!(
+                "unknown capture backend {s:?} (expected auto, callback or layer-input)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for CaptureChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Callback => "callback",
+            Self::LayerInput => "layer-input",
+        })
+    }
+}
+
+/// The backend a generation uses, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackendDecision {
+    /// The backend in use.
+    pub backend: CaptureBackend,
+    /// Why it was chosen (or why the requested one was not).
+    pub reason: String,
+    /// True when the request named another backend that could not be used.
+    pub fell_back: bool,
 }
 
 /// Graph tensor names for a state. llama.cpp names differ across architectures; a state matches
@@ -248,13 +323,14 @@ impl CaptureState {
         self.enabled && self.error.is_none() && self.plan.segment_of(name).is_some()
     }
 
-    /// Callback, data phase: `read_row(r, dst)` copies row `r` of the tensor into `dst`.
+    /// Callback, data phase: `read_all(dst)` copies the whole tensor (`dst.len()` floats, its
+    /// rows in order) into `dst`, which is where those rows belong: one copy per tensor.
     /// Returns false to ask llama.cpp to stop computing the graph (after an error).
     pub fn receive(
         &mut self,
         name: &[u8],
         meta: TensorMeta,
-        read_row: &mut dyn FnMut(usize, &mut [f32]),
+        read_all: &mut dyn FnMut(&mut [f32]),
     ) -> bool {
         if !self.enabled || self.error.is_some() {
             return self.error.is_none();
@@ -303,11 +379,8 @@ impl CaptureState {
             });
             return false;
         }
-        let width = self.plan.width();
-        for r in 0..n {
-            let off = (start + r) * width + seg * n_embd;
-            read_row(r, &mut self.rows[off..off + n_embd]);
-        }
+        let off = (seg * self.expected_rows + start) * n_embd;
+        read_all(&mut self.rows[off..off + n * n_embd]);
         self.received[seg] = start + n;
         true
     }
@@ -344,10 +417,29 @@ impl CaptureState {
         Ok(())
     }
 
-    /// Feature vector of batch row `r` after a successful `finish`.
-    pub fn row(&self, r: usize) -> &[f32] {
-        let w = self.plan.width();
-        &self.rows[r * w..(r + 1) * w]
+    /// All captured rows of segment `seg` (`rows x n_embd`, batch order) after a successful
+    /// `finish`.
+    pub fn segment_rows(&self, seg: usize) -> &[f32] {
+        let n = self.expected_rows * self.plan.n_embd;
+        &self.rows[seg * n..(seg + 1) * n]
+    }
+
+    /// Segment `seg` of batch row `r`.
+    pub fn segment(&self, seg: usize, r: usize) -> &[f32] {
+        let e = self.plan.n_embd;
+        &self.segment_rows(seg)[r * e..(r + 1) * e]
+    }
+
+    /// Appends the feature vector of batch row `r` (the segments concatenated) to `out`.
+    pub fn row_into(&self, r: usize, out: &mut Vec<f32>) {
+        for seg in 0..self.plan.segments() {
+            out.extend_from_slice(self.segment(seg, r));
+        }
+    }
+
+    /// Rows expected in the current decode.
+    pub fn expected_rows(&self) -> usize {
+        self.expected_rows
     }
 
     /// `ask` calls seen in the last decode.
@@ -398,9 +490,11 @@ mod tests {
         st.arm(Some(3));
         // Segment 1 (l_out-1) arrives first, in two ubatches of 2 and 1 rows.
         let fill = |base: f32| {
-            move |r: usize, dst: &mut [f32]| {
-                dst[0] = base + r as f32;
-                dst[1] = -(base + r as f32);
+            move |dst: &mut [f32]| {
+                for (r, row) in dst.chunks_exact_mut(2).enumerate() {
+                    row[0] = base + r as f32;
+                    row[1] = -(base + r as f32);
+                }
             }
         };
         assert!(st.wants(b"l_out-1"));
@@ -409,9 +503,15 @@ mod tests {
         assert!(st.receive(b"l_out-1", meta(1, 2), &mut fill(12.0)));
         assert!(st.receive(b"l_out-0", meta(1, 2), &mut fill(2.0)));
         st.finish().unwrap();
-        assert_eq!(st.row(0), &[0.0, -0.0, 10.0, -10.0]);
-        assert_eq!(st.row(1), &[1.0, -1.0, 11.0, -11.0]);
-        assert_eq!(st.row(2), &[2.0, -2.0, 12.0, -12.0]);
+        let row = |r: usize| {
+            let mut v = Vec::new();
+            st.row_into(r, &mut v);
+            v
+        };
+        assert_eq!(row(0), &[0.0, -0.0, 10.0, -10.0]);
+        assert_eq!(row(1), &[1.0, -1.0, 11.0, -11.0]);
+        assert_eq!(row(2), &[2.0, -2.0, 12.0, -12.0]);
+        assert_eq!(st.segment_rows(1), &[10.0, -10.0, 11.0, -11.0, 12.0, -12.0]);
     }
 
     #[test]
@@ -419,7 +519,7 @@ mod tests {
         let sel = StateSpec::List(vec![0, 1]).resolve(3).unwrap();
         let mut st = CaptureState::new(CapturePlan::new(&sel, 2));
         st.arm(Some(2));
-        let mut noop = |_: usize, _: &mut [f32]| {};
+        let mut noop = |_: &mut [f32]| {};
         assert!(st.receive(b"embd", meta(2, 2), &mut noop));
         let err = st.finish().unwrap_err();
         assert!(

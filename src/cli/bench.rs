@@ -99,6 +99,10 @@ pub struct BenchArgs {
     /// Skip the head-alone timings.
     #[arg(long)]
     pub no_head: bool,
+    /// Skip the layer-input capture variants (run by default where the architecture supports
+    /// the layer-input backend, side by side with the eval callback).
+    #[arg(long)]
+    pub no_layer_input: bool,
     /// Also measure capture + score with early pruning by this policy (e.g.
     /// top:0.5,warmup=32,every=16,min=2), side by side with unpruned scoring.
     #[arg(long, value_name = "POLICY")]
@@ -350,6 +354,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         sequential: !args.no_sequential,
         two_pass: !args.no_two_pass,
         prune: args.prune,
+        layer_input: !args.no_layer_input && engines.iter().all(|e| e.supports_layer_input()),
         head,
     };
     if let Some(l) = load_before {
@@ -638,6 +643,9 @@ fn decode_tables(s: &mut String, decode: &[DecodeReport], title: &str) {
                     | Variant::CaptureAll
                     | Variant::CaptureLast4
                     | Variant::CaptureScore
+                    | Variant::CaptureAllLayerInput
+                    | Variant::CaptureLast4LayerInput
+                    | Variant::CaptureScoreLayerInput
             )
         }) {
             let (overhead, cpu_overhead) = if v.variant == Variant::Plain {
@@ -673,6 +681,39 @@ fn decode_tables(s: &mut String, decode: &[DecodeReport], title: &str) {
         );
     }
 
+    if decode.iter().any(|d| !d.layer_input_vs_callback.is_empty()) {
+        let _ = writeln!(
+            s,
+            "\n## Capture backends{title}: layer input vs eval callback (paired per run, median [range])\n"
+        );
+        let _ = writeln!(
+            s,
+            "`capture_*` variants use the eval callback, `capture_*_li` the layer-input outputs. Ratio above 1: layer input is faster.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| N | capture | decode tok/s ratio (li ÷ callback) | wall speed-up | CPU-time speed-up | scores bit-identical |"
+        );
+        let _ = writeln!(s, "| ---: | --- | --- | --- | --- | --- |");
+        for d in decode {
+            for c in &d.layer_input_vs_callback {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {}x | {}x | {}x | {} |",
+                    d.n,
+                    c.variant.name(),
+                    mmm(&c.tps_ratio, 3),
+                    mmm(&c.wall_speedup, 3),
+                    mmm(&c.cpu_speedup, 3),
+                    match c.scores_identical {
+                        Some(true) => "yes",
+                        Some(false) => "NO",
+                        None => "—",
+                    }
+                );
+            }
+        }
+    }
     if decode.iter().any(|d| d.batch_vs_sequential.is_some()) {
         let _ = writeln!(
             s,
@@ -992,6 +1033,7 @@ mod tests {
             inline_vs_two_pass: None,
             pruned_vs_unpruned: None,
             max_score_rel_diff: None,
+            layer_input_vs_callback: Vec::new(),
         }
     }
 

@@ -23,18 +23,24 @@ struct DoctorOut<'a> {
     /// What the file is: a known model's original, or converted from one (its record).
     weights: String,
     self_check: SelfCheck,
+    capture_backend: swift_bon::capture::BackendDecision,
 }
 
 pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<()> {
     let versions = engine::versions();
     let engine = args.model.load(global)?;
     let check = engine.capture_self_check()?;
+    let capture_backend = engine.capture_backend(
+        Default::default(),
+        &engine::FeatureRequest::Hidden(swift_bon::features::StateSpec::All),
+    );
     let out = DoctorOut {
         versions,
         model: engine.info(),
         chat_template: engine.describe_template(&Default::default()),
         weights: swift_bon::weights::describe_file(&engine.info().path),
         self_check: check,
+        capture_backend,
     };
     if args.json {
         return print_json(&out);
@@ -78,5 +84,10 @@ pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<()> {
     )?;
     let rms: Vec<String> = c.state_rms.iter().map(|r| format!("{r:.3}")).collect();
     outln!("  state RMS      {}", rms.join(" "))?;
+    outln!(
+        "capture backend  {} (--capture auto): {}",
+        out.capture_backend.backend,
+        out.capture_backend.reason
+    )?;
     Ok(())
 }

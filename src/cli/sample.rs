@@ -54,6 +54,12 @@ pub struct SamplingArgs {
     /// Context length per candidate, prompt included (default: the model's training context).
     #[arg(long)]
     pub ctx_size: Option<u32>,
+    /// How hidden states are captured: auto (llama.cpp's layer-input outputs where the
+    /// architecture supports them and they pay, see `doctor`), callback (the eval callback,
+    /// every architecture), or layer-input (falls back to the callback, with a warning, where
+    /// unsupported).
+    #[arg(long, default_value = "auto")]
+    pub capture: swift_bon::capture::CaptureChoice,
 }
 
 impl SamplingArgs {
@@ -64,7 +70,8 @@ impl SamplingArgs {
             .with_top_k(self.top_k)
             .with_top_p(self.top_p)
             .with_seed(self.seed)
-            .with_stop(self.stop.clone());
+            .with_stop(self.stop.clone())
+            .with_capture(self.capture);
         if let Some(t) = self.threads {
             o = o.with_threads(t);
         }

@@ -1,107 +1,164 @@
-//! A llama.cpp context together with the capture state its eval callback writes into.
+//! A llama.cpp context together with the capture backend that reads features out of it.
 
-use std::num::NonZeroU32;
-
-use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
-use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::llama_batch::LlamaBatch;
-
-use super::{backend, Engine, EngineError};
-use crate::capture::ffi::CaptureHandle;
-use crate::capture::{CapturePlan, CaptureState};
+use super::ffi::{Batch, Context, ContextConfig};
+use super::{Engine, EngineError};
+use crate::capture::{CaptureError, CapturePlan, CaptureState};
+use crate::features::{state_kind, StateKind, StateSelection};
 
 /// Size and threading of a context.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ContextShape {
-    pub n_ctx: u32,
-    pub n_batch: u32,
-    pub n_ubatch: u32,
-    pub n_seq: u32,
-    pub n_threads: i32,
-    pub embeddings: bool,
+pub(crate) type ContextShape = ContextConfig;
+
+/// What the context captures, and through which backend.
+#[derive(Debug, Clone)]
+pub(crate) enum TapSpec {
+    /// Nothing (plain generation, or logits, which need no set-up).
+    None,
+    /// The eval callback with this plan.
+    Callback(CapturePlan),
+    /// Layer-input outputs (and the embeddings for the final norm) of these states.
+    LayerInput(StateSelection),
 }
 
-/// Owns a context and its capture state. Field order matters: `ctx` is declared first so it is
-/// dropped before the capture state its callback points at.
+/// Owns a context and its capture backend (the eval callback's state lives inside [`Context`],
+/// which frees the llama.cpp context before it).
 pub(crate) struct CapturingContext<'m> {
-    ctx: LlamaContext<'m>,
-    capture: Option<CaptureHandle>,
+    ctx: Context<'m>,
+    /// Layer-input backend: the selected states, and whether their outputs are switched on.
+    layer_input: Option<(StateSelection, bool)>,
+    n_embd: usize,
+}
+
+/// The hidden-state segments of one decode step, read in place: for each selected state (in
+/// ascending order) the rows of every batch row, `rows x n_embd`, in batch order.
+pub(crate) struct StepSegments<'a> {
+    bases: Vec<&'a [f32]>,
+    n_embd: usize,
+}
+
+impl<'a> StepSegments<'a> {
+    /// Fills `out` with the segments of batch row `i` (no copy).
+    pub fn row(&self, i: usize, out: &mut Vec<&'a [f32]>) {
+        out.clear();
+        let e = self.n_embd;
+        out.extend(self.bases.iter().map(|b| &b[i * e..(i + 1) * e]));
+    }
+
+    /// Number of segments.
+    pub fn len(&self) -> usize {
+        self.bases.len()
+    }
 }
 
 impl<'m> CapturingContext<'m> {
-    pub fn new(
-        engine: &'m Engine,
-        shape: ContextShape,
-        plan: Option<CapturePlan>,
-    ) -> Result<Self, EngineError> {
-        let mut params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(shape.n_ctx))
-            .with_n_batch(shape.n_batch)
-            .with_n_ubatch(shape.n_ubatch)
-            .with_n_seq_max(shape.n_seq)
-            .with_kv_unified(true)
-            .with_n_threads(shape.n_threads)
-            .with_n_threads_batch(shape.n_threads)
-            .with_embeddings(shape.embeddings);
-        if shape.embeddings {
-            params = params.with_pooling_type(LlamaPoolingType::None);
+    pub fn new(engine: &'m Engine, shape: ContextShape, tap: TapSpec) -> Result<Self, EngineError> {
+        let (capture, layer_input) = match tap {
+            TapSpec::None => (None, None),
+            TapSpec::Callback(plan) => (Some(CaptureState::new(plan)), None),
+            TapSpec::LayerInput(sel) => (None, Some((sel, false))),
+        };
+        let ctx = Context::new(engine.model(), shape, capture).ok_or(EngineError::Context {
+            n_ctx: shape.n_ctx,
+            n_seq: shape.n_seq,
+        })?;
+        if layer_input.is_some() && !ctx.pooling_is_none() {
+            return Err(EngineError::Backend(
+                "the layer-input backend needs per-token embeddings, but this model's context pools them".into(),
+            ));
         }
-        let capture = plan.map(|p| CaptureHandle::new(CaptureState::new(p)));
-        if let Some(h) = &capture {
-            params = h.install(params)?;
-        }
-        let ctx = engine
-            .model()
-            .new_context(backend()?, params)
-            .map_err(|_| EngineError::Context {
-                n_ctx: shape.n_ctx,
-                n_seq: shape.n_seq,
-            })?;
-        Ok(Self { ctx, capture })
-    }
-
-    /// Decodes `batch`. With `capture_rows = Some(n)` the capture is armed for a batch with `n`
-    /// output rows and verified afterwards; with `None` the callback asks for nothing, so the
-    /// graph runs uninterrupted (prompt prefill).
-    pub fn decode(
-        &mut self,
-        batch: &mut LlamaBatch,
-        capture_rows: Option<usize>,
-        step: usize,
-    ) -> Result<(), EngineError> {
-        if let Some(h) = self.capture.as_mut() {
-            h.state().arm(capture_rows);
-        }
-        let result = self.ctx.decode(batch);
-        // A capture error explains a stopped graph better than the decode status does.
-        if let Some(h) = self.capture.as_mut() {
-            h.state().finish()?;
-        }
-        result.map_err(|e| EngineError::Decode {
-            step,
-            detail: e.to_string(),
+        Ok(Self {
+            ctx,
+            layer_input,
+            n_embd: engine.info().n_embd as usize,
         })
     }
 
-    /// Captured feature vector of batch row `r` of the last decode.
-    pub fn captured_row(&mut self, r: usize) -> &[f32] {
-        self.capture
-            .as_mut()
-            .expect("captured_row without a capture plan")
-            .state()
-            .row(r)
+    /// Decodes `batch`. With `capture_rows = Some(n)` the capture is armed for a batch with `n`
+    /// output rows and verified afterwards; with `None` nothing is captured, so the graph runs
+    /// uninterrupted and no prompt row is copied (prompt prefill).
+    pub fn decode(
+        &mut self,
+        batch: &Batch,
+        capture_rows: Option<usize>,
+        step: usize,
+    ) -> Result<(), EngineError> {
+        if let Some(st) = self.ctx.capture() {
+            st.arm(capture_rows);
+        }
+        if let Some((sel, on)) = self.layer_input.as_mut() {
+            let want = capture_rows.is_some();
+            if *on != want {
+                // Switching outputs re-reserves llama.cpp's graph once; the engine switches them
+                // on after the prefill and leaves them on.
+                let n_layer = sel.n_layer();
+                let states = sel.states().to_vec();
+                for s in states {
+                    match state_kind(s, n_layer) {
+                        StateKind::FinalNorm => self.ctx.set_embeddings(want),
+                        _ => self.ctx.set_layer_input(s, want),
+                    }
+                }
+                *on = want;
+            }
+        }
+        let status = self.ctx.decode(batch);
+        // A capture error explains a stopped graph better than the decode status does.
+        if let Some(st) = self.ctx.capture() {
+            st.finish()?;
+        }
+        if status != 0 {
+            return Err(EngineError::Decode {
+                step,
+                detail: decode_status(status),
+            });
+        }
+        Ok(())
     }
 
-    /// Callback `ask` calls during the last decode (0 without a capture plan).
-    pub fn asks(&mut self) -> usize {
-        self.capture.as_mut().map_or(0, |h| h.state().asks())
+    /// The hidden-state segments of the last decode (`rows` batch rows), read in place from the
+    /// callback's buffers or llama.cpp's layer-input and embedding buffers.
+    pub fn segments(&self, rows: usize) -> Result<StepSegments<'_>, EngineError> {
+        let n_embd = self.n_embd;
+        if let Some((sel, _)) = &self.layer_input {
+            let n_layer = sel.n_layer();
+            let mut bases = Vec::with_capacity(sel.len());
+            for &s in sel.states() {
+                let b = match state_kind(s, n_layer) {
+                    StateKind::FinalNorm => self.ctx.embeddings(rows),
+                    _ => self.ctx.layer_input(s, rows),
+                };
+                bases.push(b.ok_or(CaptureError::LayerInputMissing { state: s })?);
+            }
+            return Ok(StepSegments { bases, n_embd });
+        }
+        let st = self
+            .ctx
+            .capture_ref()
+            .expect("segments() on a context that captures nothing");
+        let bases = (0..st.plan().segments())
+            .map(|seg| &st.segment_rows(seg)[..rows * n_embd])
+            .collect();
+        Ok(StepSegments { bases, n_embd })
     }
 
-    pub fn ctx(&self) -> &LlamaContext<'m> {
+    /// The callback's capture state (reference paths: re-encode, self-check).
+    pub fn capture_state(&self) -> Option<&CaptureState> {
+        self.ctx.capture_ref()
+    }
+
+    pub fn ctx(&self) -> &Context<'m> {
         &self.ctx
     }
 
-    pub fn ctx_mut(&mut self) -> &mut LlamaContext<'m> {
+    pub fn ctx_mut(&mut self) -> &mut Context<'m> {
         &mut self.ctx
+    }
+}
+
+/// llama-cpp-2's wording of a `llama_decode` status.
+fn decode_status(status: i32) -> String {
+    match status {
+        1 => "Decode Error 1: NoKvCacheSlot".into(),
+        -1 => "Decode Error -1: n_tokens == 0".into(),
+        s => format!("Decode Error {s}: unknown"),
     }
 }

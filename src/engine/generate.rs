@@ -6,14 +6,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::sampling::LlamaSampler;
-use llama_cpp_2::token::LlamaToken;
 use serde::Serialize;
 
-use super::context::{CapturingContext, ContextShape};
+use super::context::{CapturingContext, ContextShape, TapSpec};
+use super::ffi::{Batch, Sampler};
 use super::{Engine, EngineError, FinishReason};
-use crate::capture::CapturePlan;
+use crate::capture::{BackendDecision, CaptureChoice, CapturePlan};
 use crate::features::{EosRule, FeatureLayout, FeatureSink, StateSelection, StateSpec};
 use crate::prompt::PromptInput;
 use crate::rng::Rng;
@@ -63,6 +61,8 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// What to capture.
     pub features: FeatureRequest,
+    /// Which backend captures hidden states (see [`CaptureChoice`]).
+    pub capture: CaptureChoice,
     /// Micro-batch size (default: the batch size, at least N).
     pub n_ubatch: Option<u32>,
     /// CPU threads (default: available cores).
@@ -86,6 +86,7 @@ impl Default for GenerateOptions {
             eos: EosRule::Include,
             stop: Vec::new(),
             features: FeatureRequest::None,
+            capture: CaptureChoice::Auto,
             n_ubatch: None,
             n_threads: None,
             ctx_per_seq: None,
@@ -160,6 +161,11 @@ impl GenerateOptions {
     /// Features to capture.
     pub fn with_features(mut self, f: FeatureRequest) -> Self {
         self.features = f;
+        self
+    }
+    /// Capture backend.
+    pub fn with_capture(mut self, c: CaptureChoice) -> Self {
+        self.capture = c;
         self
     }
     /// Micro-batch size.
@@ -324,6 +330,8 @@ pub struct Generation {
     pub prompt_tokens: usize,
     /// Layout of the features delivered to the sink, if any.
     pub layout: Option<FeatureLayout>,
+    /// The capture backend used, and why.
+    pub capture: BackendDecision,
     /// Timing.
     pub timing: GenerationTiming,
 }
@@ -390,21 +398,17 @@ pub(super) fn first_stop(text: &[u8], stops: &[String]) -> Option<usize> {
         .min()
 }
 
-pub(super) fn make_sampler(opts: &GenerateOptions, seed: u64) -> LlamaSampler {
+pub(super) fn make_sampler(opts: &GenerateOptions, seed: u64) -> Sampler {
     if opts.temperature == 0.0 {
-        return LlamaSampler::greedy();
+        return Sampler::greedy();
     }
     let seed32 = (seed ^ (seed >> 32)) as u32;
-    let mut chain = Vec::with_capacity(4);
-    if opts.top_k > 0 {
-        chain.push(LlamaSampler::top_k(opts.top_k));
-    }
-    if opts.top_p < 1.0 {
-        chain.push(LlamaSampler::top_p(opts.top_p, 1));
-    }
-    chain.push(LlamaSampler::temp(opts.temperature));
-    chain.push(LlamaSampler::dist(seed32));
-    LlamaSampler::chain_simple(chain)
+    Sampler::chain(
+        (opts.top_k > 0).then_some(opts.top_k),
+        (opts.top_p < 1.0).then_some(opts.top_p),
+        opts.temperature,
+        seed32,
+    )
 }
 
 pub(super) fn decode_err(step: usize, e: impl std::fmt::Display) -> EngineError {
@@ -458,25 +462,27 @@ impl Engine {
             n_threads: default_threads(),
             embeddings: with_embeddings,
         };
-        let mut cc = CapturingContext::new(self, shape, Some(plan))?;
-        let mut batch = LlamaBatch::new(len, 1);
+        let mut cc = CapturingContext::new(self, shape, TapSpec::Callback(plan))?;
+        let mut batch = Batch::new(len, 1);
         for (p, &t) in tokens.iter().enumerate() {
             batch
-                .add(LlamaToken(t), p as i32, &[0], true)
+                .add(t, p as i32, &[0], true)
                 .map_err(|e| decode_err(0, e))?;
         }
-        cc.decode(&mut batch, Some(len), 0)?;
+        cc.decode(&batch, Some(len), 0)?;
         let mut rows = Vec::with_capacity((len - from) * width);
+        let st = cc
+            .capture_state()
+            .expect("a callback context has a capture state");
         for p in from..len {
-            rows.extend_from_slice(cc.captured_row(p));
+            st.row_into(p, &mut rows);
         }
         let embeddings = if with_embeddings {
             let mut e = Vec::new();
             for p in from..len {
-                let row = cc
-                    .ctx()
-                    .embeddings_ith(p as i32)
-                    .map_err(|err| decode_err(0, err))?;
+                let row = cc.ctx().embeddings_ith(p as i32).ok_or_else(|| {
+                    decode_err(0, "Embeddings weren't enabled in the context options")
+                })?;
                 e.extend_from_slice(row);
             }
             Some(e)
@@ -512,34 +518,21 @@ impl Engine {
     /// Decodes a short text once with every state captured, verifying that each state's graph
     /// tensor arrives with the right shape and type and that all values are finite.
     pub fn capture_self_check(&self) -> Result<SelfCheck, EngineError> {
-        let tokens = self.tokenize("The capital of France is Paris. Two plus two is")?;
         let selection = StateSpec::All.resolve(self.info.n_layer)?;
         let n_embd = self.info.n_embd as usize;
         let plan = CapturePlan::new(&selection, n_embd);
         let width = plan.width();
-        let len = tokens.len();
-        let shape = ContextShape {
-            n_ctx: 256,
-            n_batch: len as u32,
-            n_ubatch: len as u32,
-            n_seq: 1,
-            n_threads: default_threads(),
-            embeddings: false,
-        };
-        let mut cc = CapturingContext::new(self, shape, Some(plan))?;
-        let mut batch = LlamaBatch::new(len, 1);
-        for (p, &t) in tokens.iter().enumerate() {
-            batch
-                .add(LlamaToken(t), p as i32, &[0], true)
-                .map_err(|e| decode_err(0, e))?;
-        }
+        let CheckDecode { mut cc, batch, len } = self.check_decode(plan)?;
         let t0 = Instant::now();
-        cc.decode(&mut batch, Some(len), 0)?;
+        cc.decode(&batch, Some(len), 0)?;
         let elapsed = t0.elapsed();
+        let st = cc
+            .capture_state()
+            .expect("a callback context has a capture state");
         let mut state_rms = vec![0f64; selection.len()];
         for p in 0..len {
-            let row = cc.captured_row(p);
-            for (s, seg) in row.chunks_exact(n_embd).enumerate() {
+            for (s, rms) in state_rms.iter_mut().enumerate() {
+                let seg = st.segment(s, p);
                 if seg.iter().any(|x| !x.is_finite()) {
                     return Err(EngineError::Capture(crate::capture::CaptureError::Layout {
                         name: format!("state {}", selection.states()[s]),
@@ -551,17 +544,54 @@ impl Engine {
                     .map(|&x| f64::from(x) * f64::from(x))
                     .sum::<f64>()
                     / n_embd as f64;
-                state_rms[s] += ms.sqrt() / len as f64;
+                *rms += ms.sqrt() / len as f64;
             }
         }
         Ok(SelfCheck {
             tokens: len,
             states: selection.len(),
             width,
-            graph_nodes: cc.asks(),
+            graph_nodes: st.asks(),
             state_rms,
             elapsed,
         })
+    }
+}
+
+/// A context capturing every state through the eval callback, and a batch holding
+/// [`CHECK_TEXT`] with an output on every token, not yet decoded: the self-check and the
+/// layer-input probe decode the same text.
+pub(super) struct CheckDecode<'m> {
+    pub cc: CapturingContext<'m>,
+    pub batch: Batch,
+    /// Tokens of the text.
+    pub len: usize,
+}
+
+/// The text the self-check and the layer-input probe decode.
+const CHECK_TEXT: &str = "The capital of France is Paris. Two plus two is";
+
+impl Engine {
+    /// See [`CheckDecode`].
+    pub(super) fn check_decode(&self, plan: CapturePlan) -> Result<CheckDecode<'_>, EngineError> {
+        let tokens = self.tokenize(CHECK_TEXT)?;
+        let len = tokens.len();
+        let shape = ContextShape {
+            n_ctx: 256,
+            n_batch: len as u32,
+            n_ubatch: len as u32,
+            n_seq: 1,
+            n_threads: default_threads(),
+            embeddings: false,
+        };
+        let cc = CapturingContext::new(self, shape, TapSpec::Callback(plan))?;
+        let mut batch = Batch::new(len, 1);
+        for (p, &t) in tokens.iter().enumerate() {
+            batch
+                .add(t, p as i32, &[0], true)
+                .map_err(|e| decode_err(0, e))?;
+        }
+        Ok(CheckDecode { cc, batch, len })
     }
 }
 

@@ -1,5 +1,5 @@
-//! The llama.cpp engine: the only module (with [`crate::capture::ffi`]) that talks to
-//! `llama_cpp_2` / `llama_cpp_sys_2`.
+//! The llama.cpp engine: the only module that talks to `llama_cpp_2` / `llama_cpp_sys_2`; all
+//! raw pointers are in one file, `ffi.rs`.
 //!
 //! [`Engine`] loads a GGUF model and generates N candidates for one prompt in one batched decode
 //! per step, sharing the prompt's KV cache (a unified cache: copying sequence 0 to 1..N-1 is
@@ -9,18 +9,33 @@
 //! Files: `mod.rs` loading and model facts, `prompt.rs` prompt text (chat templates, the
 //! completion format for base models), `session.rs` the steerable batched generation,
 //! `generate.rs` its options, results and one-call form, `finish.rs` why candidates stop,
-//! `context.rs` the capturing context, `logits.rs` per-token distribution statistics,
-//! `quantize.rs` conversion to another weight format (llama.cpp's quantiser).
+//! `context.rs` the capturing context, `capture.rs` which capture backend a generation uses,
+//! `ffi.rs` the model, context, batch, samplers and quantiser call owned through llama-cpp-sys-2
+//! (and why), `logits.rs` per-token distribution statistics, `quantize.rs` conversion to another
+//! weight format (llama.cpp's quantiser).
+//!
+//! `ffi` is private to the engine: safe code outside the crate cannot build a capture handle,
+//! install its pointer into a context, and drop it while a context still uses it. Neither of
+//! these compiles:
+//! ```compile_fail,E0603
+//! let _ = swift_bon::engine::ffi::ggml_version();
+//! ```
+//! ```compile_fail,E0603
+//! use swift_bon::engine::ffi::CaptureHandle;
+//! ```
 
+mod capture;
 mod context;
+// The one file with raw pointers and `unsafe` (model, context, batch, samplers, eval callback,
+// layer-input shim, quantiser call), each block with its SAFETY comment.
+#[allow(unsafe_code)]
+mod ffi;
 mod finish;
 mod generate;
 pub mod logits;
 mod prompt;
-mod session;
-// The one call into llama.cpp's quantiser: two FFI calls, each with its SAFETY comment.
-#[allow(unsafe_code)]
 mod quantize;
+mod session;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -28,12 +43,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::LlamaModel;
-use llama_cpp_2::token::LlamaToken;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use capture::LAYER_INPUT_ARCHITECTURES;
 pub use finish::FinishReason;
 pub use generate::{
     candidate_seed, Candidate, FeatureRequest, GenerateOptions, Generation, GenerationTiming,
@@ -191,8 +204,11 @@ impl ModelInfo {
 
 /// A loaded model.
 pub struct Engine {
-    model: LlamaModel,
+    model: ffi::Model,
     info: ModelInfo,
+    /// Outcome of the one-time check that the layer-input backend reproduces the callback's
+    /// rows on this model (see `capture.rs`).
+    layer_input_probe: OnceLock<Result<(), String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -213,13 +229,13 @@ impl Engine {
             path: path.into(),
             source,
         })?;
-        let backend = backend()?;
-        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
-            .map_err(|_| EngineError::Load { path: path.into() })?;
+        backend()?;
+        let model =
+            ffi::Model::load(path).ok_or_else(|| EngineError::Load { path: path.into() })?;
         let architecture = model
             .meta_val_str("general.architecture")
-            .unwrap_or_else(|_| "unknown".into());
-        let name = model.meta_val_str("general.name").ok();
+            .unwrap_or_else(|| "unknown".into());
+        let name = model.meta_val_str("general.name");
         let info = ModelInfo {
             path: path.to_path_buf(),
             architecture,
@@ -230,7 +246,7 @@ impl Engine {
             n_ctx_train: model.n_ctx_train(),
             n_params: model.n_params(),
             file_size,
-            has_chat_template: model.chat_template(None).is_ok(),
+            has_chat_template: model.chat_template().is_some(),
             fingerprint,
         };
         if info.n_layer == 0 || info.n_embd == 0 || info.n_vocab == 0 {
@@ -242,7 +258,11 @@ impl Engine {
                 ),
             });
         }
-        Ok(Self { model, info })
+        Ok(Self {
+            model,
+            info,
+            layer_input_probe: OnceLock::new(),
+        })
     }
 
     /// Facts about the model.
@@ -253,14 +273,9 @@ impl Engine {
     /// Tokenises prompt text, parsing special tokens and adding BOS when the model wants one
     /// (without doubling a BOS that the template already wrote).
     pub fn tokenize(&self, text: &str) -> Result<Vec<i32>, EngineError> {
-        let vocab = self.model.vocab();
-        let mut ids: Vec<i32> = vocab
-            .tokenize(text.as_bytes(), true, true)
-            .iter()
-            .map(|t| t.0)
-            .collect();
+        let mut ids = self.model.tokenize(text.as_bytes(), true, true);
         // A template that writes the BOS text itself, plus llama.cpp adding one, gives two.
-        let bos = vocab.bos().0;
+        let bos = self.model.bos();
         if ids.len() >= 2 && ids[0] == bos && ids[1] == bos {
             ids.remove(0);
         }
@@ -269,24 +284,22 @@ impl Engine {
 
     /// Text of tokens, without special tokens; invalid UTF-8 is replaced.
     pub fn detokenize(&self, tokens: &[i32]) -> String {
-        let toks: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t)).collect();
-        let bytes = self.model.vocab().detokenize(&toks, false, false);
+        let mut bytes = Vec::with_capacity((tokens.len() * 2).max(8));
+        self.model.detokenize_into(tokens, &mut bytes, false, false);
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Appends the text bytes of one token (no special-token text) to `out`.
     pub(crate) fn piece_into(&self, token: i32, out: &mut Vec<u8>) {
-        self.model
-            .vocab()
-            .detokenize_into(&[LlamaToken(token)], out, false, false);
+        self.model.detokenize_into(&[token], out, false, false);
     }
 
     /// Whether `token` ends generation.
     pub fn is_eog(&self, token: i32) -> bool {
-        self.model.vocab().is_eog(LlamaToken(token))
+        self.model.is_eog(token)
     }
 
-    pub(crate) fn model(&self) -> &LlamaModel {
+    pub(crate) fn model(&self) -> &ffi::Model {
         &self.model
     }
 }
@@ -342,7 +355,7 @@ pub fn versions() -> Versions {
         swift_bon: env!("CARGO_PKG_VERSION"),
         git: env!("SWIFT_BON_GIT_HASH"),
         llama_cpp_sys_2: env!("SWIFT_BON_LLAMA_SYS_VERSION"),
-        ggml: crate::capture::ffi::ggml_version(),
+        ggml: ffi::ggml_version(),
     }
 }
 

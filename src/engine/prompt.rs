@@ -2,9 +2,9 @@
 //! completion format for base models (few-shot `Question:`/`Answer:` text with its stop string),
 //! or raw text. The types are in [`crate::prompt`] (no llama.cpp there); this file renders them.
 
-use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate};
+use std::ffi::CString;
 
-use super::{Engine, EngineError};
+use super::{ffi, Engine, EngineError};
 use crate::prompt::{
     conversation_messages, render_completion, ChatMessage, Example, Prompt, PromptFormat,
     TemplateChoice,
@@ -64,20 +64,27 @@ impl Engine {
                 return Ok(s);
             }
             TemplateChoice::Completion => return Ok(render_completion(messages)),
-            TemplateChoice::Named(name) => LlamaChatTemplate::new(name)
+            TemplateChoice::Named(name) => CString::new(name.as_str())
                 .map_err(|e| EngineError::Template(format!("template name {name:?}: {e}")))?,
-            TemplateChoice::Auto => match self.model.chat_template(None) {
-                Ok(t) => t,
-                Err(_) => return Ok(render_completion(messages)),
+            TemplateChoice::Auto => match self.model.chat_template() {
+                Some(t) => t,
+                None => return Ok(render_completion(messages)),
             },
         };
         let msgs = messages
             .iter()
-            .map(|m| LlamaChatMessage::new(m.role.as_str().to_string(), m.content.clone()))
-            .collect::<Result<Vec<_>, _>>()
+            .map(|m| {
+                Ok((
+                    CString::new(m.role.as_str())?,
+                    CString::new(m.content.as_str())?,
+                ))
+            })
+            .collect::<Result<Vec<_>, std::ffi::NulError>>()
             .map_err(|e| EngineError::Template(format!("message: {e}")))?;
-        self.model
-            .apply_chat_template(&tmpl, &msgs, true)
+        let bytes = ffi::apply_chat_template(&tmpl, &msgs, true).map_err(|code| {
+            EngineError::Template(format!("ffi error {code} (template {template})"))
+        })?;
+        String::from_utf8(bytes)
             .map_err(|e| EngineError::Template(format!("{e} (template {template})")))
     }
 

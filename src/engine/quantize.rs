@@ -1,12 +1,13 @@
 //! Converting a model file into another weight format with llama.cpp's own quantiser
 //! (`llama_model_quantize` from `llama.h`, bound by llama-cpp-sys-2; llama-cpp-2 has no safe
 //! wrapper for it), and checking the result. The orchestration (source verification, temporary
-//! file, sidecar, atomic rename) is in [`crate::weights`]; this file is only the llama part.
+//! file, sidecar, atomic rename) is in [`crate::weights`]; this file is only the llama part, and
+//! its one FFI call is `ffi::model_quantize`.
 
 use std::ffi::CString;
 use std::path::Path;
 
-use super::{backend, Engine, EngineError, GenerateOptions};
+use super::{backend, ffi, Engine, EngineError, GenerateOptions};
 use crate::features::{NullSink, StateSpec};
 use crate::weights::{Converter, ConverterInfo, WeightFormat};
 
@@ -107,18 +108,7 @@ impl Converter for LlamaConverter {
         let ftype = ftype(format).ok_or("the original format is not a conversion")?;
         backend().map_err(|e| e.to_string())?;
         let (inp, out) = (c_path(src)?, c_path(dst)?);
-        // SAFETY: returns a plain struct by value; no pointers are retained.
-        let mut params = unsafe { llama_cpp_sys_2::llama_model_quantize_default_params() };
-        params.ftype = ftype;
-        params.allow_requantize = true;
-        params.nthread = self.threads.unwrap_or(0);
-        // SAFETY: both paths are NUL-terminated strings that outlive the call; `params` is a
-        // valid struct from llama.cpp's own defaults whose pointer fields (imatrix, overrides,
-        // pruned layers) are still null. llama.cpp catches its C++ exceptions and returns
-        // non-zero on failure.
-        let rc =
-            unsafe { llama_cpp_sys_2::llama_model_quantize(inp.as_ptr(), out.as_ptr(), &params) };
-        if rc != 0 {
+        if let Err(rc) = ffi::model_quantize(&inp, &out, ftype, self.threads.unwrap_or(0)) {
             return Err(format!(
                 "llama_model_quantize returned {rc} (run with -vv for llama.cpp's log)"
             ));

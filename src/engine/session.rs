@@ -18,18 +18,16 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::sampling::LlamaSampler;
-use llama_cpp_2::token::LlamaToken;
 use serde::Serialize;
 
-use super::context::{CapturingContext, ContextShape};
+use super::context::{CapturingContext, ContextShape, TapSpec};
+use super::ffi::{Batch, Sampler};
 use super::generate::{decode_err, default_threads, first_stop, make_sampler, MAX_BATCH};
 use super::logits::LogitStats;
 use super::{
     Candidate, Engine, EngineError, FinishReason, GenerateOptions, Generation, GenerationTiming,
 };
-use crate::capture::CapturePlan;
+use crate::capture::{BackendDecision, CaptureBackend, CapturePlan};
 use crate::features::{EosRule, FeatureLayout, FeatureSink, FeatureSource};
 use crate::prompt::PromptInput;
 
@@ -74,7 +72,7 @@ pub struct StepReport {
 }
 
 struct Live {
-    sampler: LlamaSampler,
+    sampler: Sampler,
     /// Token to feed on the next step.
     pending: Option<i32>,
     /// Sample after feeding `pending`.
@@ -93,13 +91,14 @@ pub struct Session<'e, 's, S: FeatureSink + ?Sized = dyn FeatureSink> {
     sink: &'s mut S,
     opts: GenerateOptions,
     layout: Option<FeatureLayout>,
+    decision: BackendDecision,
     capture_hidden: bool,
     want_features: bool,
     np: usize,
     max_new: usize,
     cands: Vec<Candidate>,
     live: Vec<Live>,
-    batch: LlamaBatch<'static>,
+    batch: Batch,
     rows: Vec<usize>,
     steps: usize,
     fed_tokens: usize,
@@ -172,19 +171,32 @@ impl Engine {
             n_threads: opts.n_threads.unwrap_or_else(default_threads),
             embeddings: false,
         };
-        let plan = match &layout {
-            Some(FeatureLayout {
-                source: FeatureSource::Hidden { selection, n_embd },
-            }) => Some(CapturePlan::new(selection, *n_embd as usize)),
-            _ => None,
+        let decision = self.capture_backend(opts.capture, &opts.features);
+        if decision.fell_back {
+            tracing::warn!("capture: {}", decision.reason);
+        }
+        let tap = match (&layout, decision.backend) {
+            (
+                Some(FeatureLayout {
+                    source: FeatureSource::Hidden { selection, .. },
+                }),
+                CaptureBackend::LayerInput,
+            ) => TapSpec::LayerInput(selection.clone()),
+            (
+                Some(FeatureLayout {
+                    source: FeatureSource::Hidden { selection, n_embd },
+                }),
+                _,
+            ) => TapSpec::Callback(CapturePlan::new(selection, *n_embd as usize)),
+            _ => TapSpec::None,
         };
-        let capture_hidden = plan.is_some();
+        let capture_hidden = !matches!(tap, TapSpec::None);
         let want_features = layout.is_some();
-        let mut cc = CapturingContext::new(self, shape, plan)?;
+        let mut cc = CapturingContext::new(self, shape, tap)?;
 
-        // 1. Prompt, capture off.
+        // 1. Prompt, capture off (no callback requests, no layer-input outputs).
         let t0 = Instant::now();
-        let mut batch = LlamaBatch::new(n_batch as usize, 1);
+        let mut batch = Batch::new(n_batch as usize, 1);
         let mut last_row = 0i32;
         for (ci, chunk) in prompt_ids.chunks(n_batch as usize).enumerate() {
             batch.clear();
@@ -192,16 +204,14 @@ impl Engine {
             for (j, &tok) in chunk.iter().enumerate() {
                 let is_last = base + j + 1 == np;
                 batch
-                    .add(LlamaToken(tok), (base + j) as i32, &[0], is_last)
+                    .add(tok, (base + j) as i32, &[0], is_last)
                     .map_err(|e| decode_err(0, e))?;
             }
-            cc.decode(&mut batch, None, 0)?;
+            cc.decode(&batch, None, 0)?;
             last_row = chunk.len() as i32 - 1;
         }
         for s in 1..n {
-            cc.ctx_mut()
-                .copy_kv_cache_seq(0, s as i32, None, None)
-                .map_err(|e| decode_err(0, e))?;
+            cc.ctx_mut().seq_copy(0, s as i32);
         }
         let prefill = t0.elapsed();
 
@@ -241,6 +251,7 @@ impl Engine {
             sink,
             opts,
             layout,
+            decision,
             capture_hidden,
             want_features,
             np,
@@ -256,7 +267,7 @@ impl Engine {
             pending_events: Vec::new(),
         };
         let mut events = Vec::new();
-        let stats = LogitStats::new(session.cc.ctx().get_logits_ith(last_row));
+        let stats = LogitStats::new(session.cc.ctx().logits_ith(last_row));
         for c in 0..n {
             session.sample(c, last_row, &stats, &mut events);
         }
@@ -330,9 +341,15 @@ impl<S: FeatureSink + ?Sized> Session<'_, '_, S> {
         self.layout.as_ref()
     }
 
+    /// The capture backend in use, and why.
+    pub fn capture_backend(&self) -> &BackendDecision {
+        &self.decision
+    }
+
     /// Ends candidate `c` now with `reason` (normally [`FinishReason::Pruned`]): later steps no
     /// longer feed it, so they batch only the survivors, whose tokens and rows stay exactly those
-    /// of the unpruned run (its KV cells are released with the session, see the comment inside). Returns false, changing nothing, when `c` is not
+    /// of the unpruned run (its KV cells are released with the session, see the comment inside).
+    /// Returns false, changing nothing, when `c` is not
     /// sampling any more (its text is already complete, or it was stopped before).
     pub fn stop(&mut self, c: usize, reason: FinishReason) -> Result<bool, EngineError> {
         let Some(l) = self.live.get_mut(c) else {
@@ -379,7 +396,7 @@ impl<S: FeatureSink + ?Sized> Session<'_, '_, S> {
         for (c, l) in self.live.iter_mut().enumerate() {
             if let Some(tok) = l.pending {
                 self.batch
-                    .add(LlamaToken(tok), (self.np + l.fed) as i32, &[c as i32], true)
+                    .add(tok, (self.np + l.fed) as i32, &[c as i32], true)
                     .map_err(|e| decode_err(self.steps + 1, e))?;
                 l.fed += 1;
                 self.rows.push(c);
@@ -398,23 +415,35 @@ impl<S: FeatureSink + ?Sized> Session<'_, '_, S> {
         self.fed_tokens += self.rows.len();
         let n_rows = self.rows.len();
         self.cc.decode(
-            &mut self.batch,
+            &self.batch,
             self.capture_hidden.then_some(n_rows),
             self.steps,
         )?;
         if self.want_features {
-            for i in 0..n_rows {
-                let c = self.rows[i];
-                let pos = self.cands[c].n_covered;
-                let features = if self.capture_hidden {
-                    self.cc.captured_row(i)
-                } else {
-                    self.cc.ctx().get_logits_ith(i as i32)
-                };
-                self.sink
-                    .token(c, pos, features)
-                    .map_err(EngineError::Sink)?;
-                self.cands[c].n_covered += 1;
+            if self.capture_hidden {
+                // Hidden states go to the sink as per-state segments read in place (callback
+                // buffers or llama.cpp's layer-input buffers): a scorer computes its dot
+                // products there, a store copies only what it keeps.
+                let step = self.cc.segments(n_rows)?;
+                let mut segs = Vec::with_capacity(step.len());
+                for i in 0..n_rows {
+                    let c = self.rows[i];
+                    let pos = self.cands[c].n_covered;
+                    step.row(i, &mut segs);
+                    self.sink
+                        .token_segments(c, pos, &segs)
+                        .map_err(EngineError::Sink)?;
+                    self.cands[c].n_covered += 1;
+                }
+            } else {
+                for i in 0..n_rows {
+                    let c = self.rows[i];
+                    let pos = self.cands[c].n_covered;
+                    self.sink
+                        .token(c, pos, self.cc.ctx().logits_ith(i as i32))
+                        .map_err(EngineError::Sink)?;
+                    self.cands[c].n_covered += 1;
+                }
             }
         }
         for i in 0..n_rows {
@@ -423,7 +452,7 @@ impl<S: FeatureSink + ?Sized> Session<'_, '_, S> {
             if !self.live[c].sample_after {
                 continue;
             }
-            let stats = LogitStats::new(self.cc.ctx().get_logits_ith(i as i32));
+            let stats = LogitStats::new(self.cc.ctx().logits_ith(i as i32));
             self.sample(c, i as i32, &stats, &mut events);
         }
         Ok(StepReport {
@@ -466,6 +495,7 @@ impl<S: FeatureSink + ?Sized> Session<'_, '_, S> {
             candidates: self.cands,
             prompt_tokens: self.np,
             layout: self.layout,
+            capture: self.decision,
             timing: GenerationTiming {
                 prefill: self.prefill,
                 generate: self.started.elapsed(),
@@ -478,8 +508,8 @@ impl<S: FeatureSink + ?Sized> Session<'_, '_, S> {
     /// Samples candidate `c` from batch row `row`, records the token and decides what it feeds
     /// next.
     fn sample(&mut self, c: usize, row: i32, stats: &LogitStats, events: &mut Vec<CandidateEvent>) {
-        let tok = self.live[c].sampler.sample(self.cc.ctx(), row).0;
-        let logit = self.cc.ctx().get_logits_ith(row)[tok as usize];
+        let tok = self.live[c].sampler.sample(self.cc.ctx(), row);
+        let logit = self.cc.ctx().logits_ith(row)[tok as usize];
         let engine = self.engine;
         let opts = &self.opts;
         let cand = &mut self.cands[c];

@@ -258,6 +258,12 @@ impl Projection {
         self.identity
     }
 
+    /// Index of head segment `k` among the incoming row's segments.
+    #[inline]
+    pub fn segment_index(&self, k: usize) -> usize {
+        self.offsets[k] / self.seg
+    }
+
     /// Head segment `k` of an incoming row.
     #[inline]
     pub fn segment<'a>(&self, row: &'a [f32], k: usize) -> &'a [f32] {
@@ -398,6 +404,17 @@ impl Kernel {
         let mut acc = TokenSums::default();
         for k in 0..self.n_seg {
             self.add_segment(k, proj.segment(row, k), &mut acc);
+        }
+        self.finish(acc)
+    }
+
+    /// Gate weight and reward of one token given as the incoming row's segments (one slice per
+    /// incoming state): the same per-segment arithmetic as [`token`](Self::token).
+    #[inline]
+    pub(crate) fn token_segments(&self, proj: &Projection, segments: &[&[f32]]) -> (f64, f64) {
+        let mut acc = TokenSums::default();
+        for k in 0..self.n_seg {
+            self.add_segment(k, segments[proj.segment_index(k)], &mut acc);
         }
         self.finish(acc)
     }

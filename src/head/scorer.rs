@@ -117,12 +117,7 @@ impl StreamingScorer {
     /// [`reset`](Self::reset) / `begin`.
     #[inline]
     pub fn add_token(&mut self, candidate: usize, features: &[f32]) -> Result<(), HeadError> {
-        let proj = self
-            .proj
-            .as_ref()
-            .ok_or_else(|| HeadError::LayoutMismatch {
-                reason: "the scorer received a token before begin/reset".to_string(),
-            })?;
+        let proj = self.projection()?;
         if features.len() != proj.in_width() {
             return Err(HeadError::LayoutMismatch {
                 reason: format!(
@@ -132,15 +127,67 @@ impl StreamingScorer {
                 ),
             });
         }
-        let n = self.cands.len();
-        let acc = self
-            .cands
-            .get_mut(candidate)
-            .ok_or_else(|| HeadError::LayoutMismatch {
-                reason: format!("candidate {candidate} is out of range ({n} candidates)"),
-            })?;
+        self.check_candidate(candidate)?;
         let (g, r) = self.kernel.token(proj, features);
-        acc.add(g, r);
+        self.cands[candidate].add(g, r);
+        Ok(())
+    }
+
+    /// [`add_token`](Self::add_token) with the row given as one slice per state of the layout
+    /// (read in place from the engine's buffers): the same arithmetic, segment by segment, so
+    /// the result is bit-identical to scoring the concatenated row.
+    #[inline]
+    pub fn add_token_segments(
+        &mut self,
+        candidate: usize,
+        segments: &[&[f32]],
+    ) -> Result<(), HeadError> {
+        let proj = self.projection()?;
+        let seg = proj.segment_width();
+        if segments.len() * seg != proj.in_width() || segments.iter().any(|s| s.len() != seg) {
+            return Err(HeadError::LayoutMismatch {
+                reason: format!(
+                    "a feature row has {} segments of {:?} floats, the layout says {} floats",
+                    segments.len(),
+                    segments.first().map(|s| s.len()),
+                    proj.in_width()
+                ),
+            });
+        }
+        self.check_candidate(candidate)?;
+        let (g, r) = self.kernel.token_segments(proj, segments);
+        self.cands[candidate].add(g, r);
+        Ok(())
+    }
+
+    /// The layout's projection (set by begin/reset).
+    fn projection(&self) -> Result<&Projection, HeadError> {
+        self.proj.as_ref().ok_or_else(|| HeadError::LayoutMismatch {
+            reason: "the scorer received a token before begin/reset".to_string(),
+        })
+    }
+
+    fn check_candidate(&self, candidate: usize) -> Result<(), HeadError> {
+        let n = self.cands.len();
+        if candidate < n {
+            Ok(())
+        } else {
+            Err(HeadError::LayoutMismatch {
+                reason: format!("candidate {candidate} is out of range ({n} candidates)"),
+            })
+        }
+    }
+
+    fn check_position(&self, candidate: usize, position: usize) -> Result<(), SinkError> {
+        if let Some(acc) = self.cands.get(candidate) {
+            if acc.tokens != position as u64 {
+                return Err(format!(
+                    "scorer: candidate {candidate} got token position {position} after {} tokens",
+                    acc.tokens
+                )
+                .into());
+            }
+        }
         Ok(())
     }
 }
@@ -156,16 +203,18 @@ impl FeatureSink for StreamingScorer {
         position: usize,
         features: &[f32],
     ) -> Result<(), SinkError> {
-        if let Some(acc) = self.cands.get(candidate) {
-            if acc.tokens != position as u64 {
-                return Err(format!(
-                    "scorer: candidate {candidate} got token position {position} after {} tokens",
-                    acc.tokens
-                )
-                .into());
-            }
-        }
+        self.check_position(candidate, position)?;
         Ok(self.add_token(candidate, features)?)
+    }
+
+    fn token_segments(
+        &mut self,
+        candidate: usize,
+        position: usize,
+        segments: &[&[f32]],
+    ) -> Result<(), SinkError> {
+        self.check_position(candidate, position)?;
+        Ok(self.add_token_segments(candidate, segments)?)
     }
 }
 
