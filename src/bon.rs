@@ -126,6 +126,9 @@ pub struct PromptPolicy {
     pub examples: Vec<Example>,
     /// How final answers are read from candidate text.
     pub answer_kind: AnswerKind,
+    /// Read the answer kind from each question's form instead
+    /// ([`AnswerKind::for_question`]): set for a head trained on several task families.
+    pub answer_kind_from_question: bool,
     /// Template choice.
     pub template: TemplateChoice,
     /// The task family, when known (for reports).
@@ -148,7 +151,9 @@ impl PromptPolicy {
             .and_then(|t| t.task.as_deref())
             .and_then(|t| t.parse().ok());
         let spec = head_task.as_ref().or(task);
+        let general = head.and_then(crate::heads::trained_task) == Some(crate::heads::GENERAL_TASK);
         Self {
+            answer_kind_from_question: general && task.is_none(),
             instruction: head
                 .and_then(|h| h.spec().instruction.clone())
                 .or_else(|| spec.map(|t| t.instruction().to_string())),
@@ -486,10 +491,15 @@ impl BestOfN {
             }
             None => opts = opts.with_features(FeatureRequest::None),
         }
+        let kind = if self.policy.answer_kind_from_question {
+            AnswerKind::for_question(&last.content)
+        } else {
+            self.policy.answer_kind
+        };
         let driven = drive(
             &self.engine,
             self.head.as_ref(),
-            self.policy.answer_kind,
+            kind,
             &prompt,
             &opts,
             request,
@@ -503,7 +513,6 @@ impl BestOfN {
             driven.early_stopped,
         );
         let n = generation.candidates.len();
-        let kind = self.policy.answer_kind;
         let answers: Vec<Option<String>> = generation
             .candidates
             .iter()

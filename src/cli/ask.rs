@@ -115,6 +115,7 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
     let mut policy = PromptPolicy::for_head(head.as_ref(), task.as_ref());
     if let Some(kind) = args.answer_type {
         policy.answer_kind = kind;
+        policy.answer_kind_from_question = false;
     }
     policy.template = args.sampling.template.clone();
     let model_path = engine.info().path.display().to_string();

@@ -36,6 +36,52 @@ impl AnswerKind {
         Self::Math,
     ];
 
+    /// The kind a free-form question asks for, read from its form: a yes-no question when the
+    /// last clause of its last sentence that ends in `?` (else of its last sentence) opens with
+    /// an auxiliary verb (`Is the coin still heads up?`, `After that, does Ana have more?`),
+    /// else a number. Used with a head
+    /// trained on several task families, where nothing else says what the question asks for;
+    /// `--answer-type` overrides it.
+    pub fn for_question(question: &str) -> Self {
+        const AUX: &[&str] = &[
+            "is", "are", "was", "were", "am", "do", "does", "did", "can", "could", "will", "would",
+            "should", "shall", "has", "have", "had", "may", "might", "must", "isn't", "aren't",
+            "doesn't", "don't", "didn't", "wasn't", "weren't", "won't", "can't",
+        ];
+        let text = question.trim();
+        // Sentences, split after ., ! and ? (a decimal point has no space after it).
+        let mut sentences: Vec<&str> = Vec::new();
+        let mut start = 0;
+        let bytes = text.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            let end = i + 1 == bytes.len() || bytes[i + 1].is_ascii_whitespace();
+            if matches!(b, b'.' | b'!' | b'?') && end {
+                sentences.push(text[start..=i].trim());
+                start = i + 1;
+            }
+        }
+        if start < text.len() {
+            sentences.push(text[start..].trim());
+        }
+        let asked = sentences
+            .iter()
+            .rev()
+            .find(|s| s.ends_with('?'))
+            .or(sentences.last());
+        // The clause that asks: after the last comma ("After all that, is the coin heads up?").
+        let first = asked
+            .map(|s| s.rsplit(", ").next().unwrap_or(s))
+            .and_then(|s| s.split_whitespace().next())
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+                    .to_lowercase()
+            });
+        match first {
+            Some(w) if AUX.contains(&w.as_str()) => Self::YesNo,
+            _ => Self::Number,
+        }
+    }
+
     /// The name used in task specs and manifests (`number`, `yes-no`, `choice`, `exact`, `math`).
     pub fn name(self) -> &'static str {
         match self {
@@ -327,6 +373,33 @@ fn normalize_exact(answer: &str) -> Option<String> {
         .join(" ")
         .to_lowercase();
     (!t.is_empty()).then_some(t)
+}
+
+#[cfg(test)]
+mod question_kind_tests {
+    use super::AnswerKind;
+
+    #[test]
+    fn yes_no_questions_are_told_from_number_questions() {
+        for q in [
+            "A coin is heads up. Ka flips the coin. Is the coin still heads up? Note that \"flip\" here means \"reverse\".",
+            "Does 7 divide 91?",
+            "A coin lies on the table showing tails. Otto turns it over. After all that, is the coin showing heads?",
+            "  are there more apples than pears? ",
+        ] {
+            assert_eq!(AnswerKind::for_question(q), AnswerKind::YesNo, "{q}");
+        }
+        for q in [
+            "What is 47 + 38?",
+            "Ana has 3.5 kg of flour. How many grams is that?",
+            "Compute 12 * 4.",
+            "If Ana has 3 apples and is given 2, how many does she have?",
+            "Subtract 18 from 73.",
+            "",
+        ] {
+            assert_eq!(AnswerKind::for_question(q), AnswerKind::Number, "{q}");
+        }
+    }
 }
 
 #[cfg(test)]
