@@ -22,7 +22,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "What is 47 + 38?".into());
     let dir = fetch::models_dir();
-    let model = fetch::ensure_model(&dir, &fetch::SMOLLM2_135M, &mut |m| eprintln!("{m}"))?;
+    // The published file is fetched once and converted once to the default weight format
+    // (Q8_0), which the shipped heads were trained on.
+    let known = &fetch::SMOLLM2_135M;
+    let model = swift_bon::weights::ensure_weights(
+        &dir,
+        known,
+        swift_bon::weights::default_format(known),
+        &swift_bon::engine::LlamaConverter::new(),
+        &mut |m| eprintln!("{m}"),
+    )?;
     let head = Head::load(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/smollm2-135m-arith"),
     )?;

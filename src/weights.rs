@@ -95,6 +95,19 @@ impl fmt::Display for WeightFormat {
     }
 }
 
+/// The weight format a known model runs in when `--weights` is not given: Q8_0 for the default
+/// model SmolLM2-135M, whose published file is Q4_1 (llama.cpp has no batched CPU kernel for Q4_1;
+/// Q8_0 is numerically the same model, final-state cosine 0.9993 and the same greedy answers,
+/// and decodes a batch of 8 1.36x faster; BENCHMARKS.md, "Weight formats"); the published file
+/// for the others (Gemma-3-270M's Q4_K_M already has batched kernels).
+pub fn default_format(model: &KnownModel) -> WeightFormat {
+    if model.name == fetch::SMOLLM2_135M.name {
+        WeightFormat::Q8_0
+    } else {
+        WeightFormat::Original
+    }
+}
+
 /// An unknown weight format name.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("unknown weight format {0:?}; known: original, q8_0, q4_0")]

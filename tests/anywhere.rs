@@ -96,7 +96,9 @@ fn the_platform_folders_follow_the_xdg_variables() {
 
 #[test]
 fn ask_answers_from_a_fresh_folder_with_the_shipped_head() {
-    let model = common::smollm2();
+    // The cache holds the published file only: the first ask converts it to the default
+    // weight format, once, beside it.
+    let model = common::smollm2_original();
     let home = Home::new();
     home.seed_cache(&model);
     let _serial = common::serial();
@@ -116,6 +118,13 @@ fn ask_answers_from_a_fresh_folder_with_the_shipped_head() {
         used.starts_with(&home.cache_models().display().to_string()),
         "model from the cache: {used}"
     );
+    let converted = common::smollm2();
+    assert_eq!(
+        Path::new(used).file_name(),
+        converted.file_name(),
+        "the default weight format"
+    );
+    assert!(err.contains("converting"), "converted on first use: {err}");
     assert_eq!(v["head"], "smollm2-135m-arith");
     assert_eq!(v["head_origin"], "shipped with swift-bon");
     assert!(

@@ -24,7 +24,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 
 /// A models folder holding the default model's original file (hard-linked when possible).
 fn models_with_original(link: bool) -> (tempfile::TempDir, PathBuf) {
-    let src = common::smollm2();
+    let src = common::smollm2_original();
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join(SMOLLM2_135M.file);
     if !(link && std::fs::hard_link(&src, &dst).is_ok()) {

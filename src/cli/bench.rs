@@ -295,7 +295,11 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     let mut paths: Vec<(Option<WeightFormat>, std::path::PathBuf)> = Vec::new();
     if args.compare_weights.is_empty() {
         paths.push((
-            known.map(|_| args.model.weights.unwrap_or(super::common::DEFAULT_WEIGHTS)),
+            known.map(|k| {
+                args.model
+                    .weights
+                    .unwrap_or_else(|| swift_bon::weights::default_format(k))
+            }),
             args.model.resolve(global)?,
         ));
     } else {

@@ -9,9 +9,6 @@ use swift_bon::error_class::{self, ErrorClass};
 use swift_bon::fetch::{self, KnownModel};
 use swift_bon::weights::{self, WeightFormat};
 
-/// The weight format of a known model when `--weights` is not given.
-pub const DEFAULT_WEIGHTS: WeightFormat = WeightFormat::Original;
-
 /// Options every subcommand accepts.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
@@ -42,7 +39,8 @@ pub struct ModelArgs {
     #[arg(long, short = 'm')]
     pub model: Option<String>,
     /// Weight format of a known model: original (the published file), q8_0 or q4_0 (converted
-    /// once from it with llama.cpp's quantiser and kept beside it). Default: original.
+    /// once from it with llama.cpp's quantiser and kept beside it). Default: q8_0 for
+    /// smollm2-135m (converted on first use), original for gemma3-270m.
     #[arg(long, value_name = "FORMAT")]
     pub weights: Option<WeightFormat>,
 }
@@ -51,7 +49,11 @@ impl ModelArgs {
     /// Resolves to a file, fetching a known model when it is missing.
     pub fn resolve(&self, global: &GlobalArgs) -> anyhow::Result<PathBuf> {
         match self.known()? {
-            Some(k) => self.resolve_known(global, k, self.weights.unwrap_or(DEFAULT_WEIGHTS)),
+            Some(k) => self.resolve_known(
+                global,
+                k,
+                self.weights.unwrap_or_else(|| weights::default_format(k)),
+            ),
             None => {
                 if self.weights.is_some_and(|w| w != WeightFormat::Original) {
                     return Err(UsageError(format!(

@@ -5,7 +5,7 @@ use swift_bon::engine::LlamaConverter;
 use swift_bon::fetch;
 use swift_bon::weights::{self, WeightFormat};
 
-use super::common::{GlobalArgs, DEFAULT_WEIGHTS};
+use super::common::GlobalArgs;
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {
@@ -14,7 +14,8 @@ pub struct FetchArgs {
     pub name: String,
     /// Weight format: original (the published file), q8_0 or q4_0 (converted once from the
     /// verified original with llama.cpp's quantiser, kept beside it with a conversion record).
-    /// Several, comma-separated, are fetched/converted in turn.
+    /// Several, comma-separated, are fetched/converted in turn. Default: the model's default
+    /// format (q8_0 for smollm2-135m, original for gemma3-270m).
     #[arg(long, value_delimiter = ',', value_name = "FORMAT")]
     pub weights: Vec<WeightFormat>,
     /// Download (and convert) again even if the file is present.
@@ -37,7 +38,7 @@ pub fn run(global: &GlobalArgs, args: FetchArgs) -> anyhow::Result<()> {
         }
     };
     let formats = if args.weights.is_empty() {
-        vec![DEFAULT_WEIGHTS]
+        vec![weights::default_format(model)]
     } else {
         args.weights.clone()
     };

@@ -30,8 +30,25 @@ pub fn model(known: &KnownModel) -> PathBuf {
         .unwrap_or_else(|e| panic!("could not fetch test model {}: {e}", known.name))
 }
 
-/// The default model.
+/// The default model in its default weight format (converted from the fetched original on
+/// first use, beside it), the file `ask` loads and the shipped heads were trained on.
 pub fn smollm2() -> PathBuf {
+    let original = model(&fetch::SMOLLM2_135M);
+    let format = swift_bon::weights::default_format(&fetch::SMOLLM2_135M);
+    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = original.parent().expect("a model file has a folder");
+    swift_bon::weights::ensure_weights(
+        dir,
+        &fetch::SMOLLM2_135M,
+        format,
+        &swift_bon::engine::LlamaConverter::new(),
+        &mut |m| eprintln!("{m}"),
+    )
+    .unwrap_or_else(|e| panic!("could not convert the test model to {format}: {e}"))
+}
+
+/// The default model's published file (Q4_1), as fetched.
+pub fn smollm2_original() -> PathBuf {
     model(&fetch::SMOLLM2_135M)
 }
 
