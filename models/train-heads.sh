@@ -1,46 +1,54 @@
 #!/usr/bin/env bash
-# Reproduces the heads in models/ (and the Gemma-3 head of the README) with the project's own commands:
-#   smollm2-arith     models/smollm2-135m-arith     (the default head; default model)
-#   smollm2-coinflip  models/smollm2-135m-coinflip  (ask --task coinflip)
-#   gemma3-arith      runs/heads/gemma3-270m-arith  (NOT shipped: on held-out problems it picks worse
-#                                                   than random; see README, "Results")
-# Each collects generated training problems x 16 candidates with every state (resumable if
-# interrupted; data/ is not in git), then trains a gated head on all states with RMS
-# normalisation, the choice made on the default model's validation split (README, "Results").
-# Training problems use seeds 1001/1002; the held-out sets in the README use 2002 and 3003.
-# Usage: models/train-heads.sh [smollm2-arith|smollm2-coinflip|gemma3-arith|all]  (default: all)
-# WEIGHTS=q8_0 (or q4_0) does the same on the model converted to that weight format (issue 16):
-# data in data/*-q8_0, heads in runs/heads/*-q8_0 (copy them into models/ to ship them).
+# Reproduces the heads in models/ with the project's own commands, on the default model in its
+# default weight format (SmolLM2-135M-Instruct converted to Q8_0):
+#   smollm2-135m-general   the default head of `ask` (no --task): arithmetic + CoinFlip + word problems
+#   smollm2-135m-arith     ask --task arithmetic
+#   smollm2-135m-coinflip  ask --task coinflip
+# All three share one instruction (INSTR below), so the general head's prompt works for every
+# family: a yes/no question gets "Yes"/"No" first, anything else ends with "The answer is N".
+# Training problems: arithmetic seed 1001 (100), CoinFlip seed 1002 (100), word problems from
+# scripts/word-problems.py seed 1003 (60). The held-out sets (scripts/heldout.sh) use other seeds
+# and, for the "alt" sets, other phrasings. Each collection is 16 candidates per problem with
+# every state (resumable if interrupted; data/ is not in git). Each head: all states, rms,
+# the ce loss; `train` calibrates the soft vote of the `auto` selection on its validation split.
+# Usage: models/train-heads.sh [collect|train|all|gemma3-arith]  (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
 B=target/release/swift-bon
-W=${WEIGHTS:-original}
-COLLECT=(-n 16 --max-tokens 192 --layers all --entropy --weights "$W")
+INSTR='Answer the question. If it is a yes-or-no question, start your reply with Yes or No. Otherwise end your reply with \"The answer is\" followed by the number.'
+COLLECT=(-n 16 --max-tokens 192 --layers all --entropy)
 TRAIN=(--layers all --norm rms --seed 42)
-S=""; H=models
-if [ "$W" != original ]; then S="-$W"; H=runs/heads; mkdir -p runs/heads; fi
+D=data/q8
 
-smollm2_arith() { # ~30 min, 7 GB
-  $B collect --task arithmetic --count 200 --seed 1001 "${COLLECT[@]}" --out data/arith-train$S
-  $B train --data data/arith-train$S --out $H/smollm2-135m-arith$S "${TRAIN[@]}" \
-    --notes "default head: arithmetic (two 1-2 digit numbers, + and -), 200 problems x 16 candidates, seed 1001"
+collect() { # about 25 minutes on 2 cores
+  mkdir -p $D
+  python3 scripts/word-problems.py --seed 1003 --count 60 > $D/words-train.jsonl
+  $B collect --task "{\"task\":\"arithmetic\",\"count\":100,\"seed\":1001,\"instruction\":\"$INSTR\"}" "${COLLECT[@]}" --out $D/arith-train
+  $B collect --task "{\"task\":\"coinflip\",\"count\":100,\"seed\":1002,\"instruction\":\"$INSTR\"}" "${COLLECT[@]}" --out $D/coin-train
+  $B collect --task "{\"task\":\"jsonl\",\"path\":\"$D/words-train.jsonl\",\"answer\":\"number\",\"instruction\":\"$INSTR\"}" "${COLLECT[@]}" --out $D/words-train
 }
-smollm2_coinflip() { # ~20 min, 6 GB
-  $B collect --task coinflip --count 200 --seed 1002 "${COLLECT[@]}" --out data/coin-train$S
-  $B train --data data/coin-train$S --out $H/smollm2-135m-coinflip$S "${TRAIN[@]}" \
-    --notes "coinflip head: CoinFlip with 2-4 people, 200 problems x 16 candidates, seed 1002"
+train() {
+  $B train --data $D/arith-train --data $D/coin-train --data $D/words-train --out models/smollm2-135m-general "${TRAIN[@]}" \
+    --notes "general head: arithmetic (100) + CoinFlip (100) + word problems (60), x 16 candidates, one instruction"
+  $B train --data $D/arith-train --out models/smollm2-135m-arith "${TRAIN[@]}" \
+    --notes "arithmetic head: two 1-2 digit numbers, + and -, 100 problems x 16 candidates, seed 1001"
+  $B train --data $D/coin-train --out models/smollm2-135m-coinflip "${TRAIN[@]}" \
+    --notes "CoinFlip head: 2-4 people, 100 problems x 16 candidates, seed 1002"
 }
-gemma3_arith() { # ~10 min; a base model, so the completion format with worked examples
-  $B collect -m gemma3-270m --task arithmetic --count 200 --seed 1001 "${COLLECT[@]}" --out data/gemma-arith-train$S
-  $B train --data data/gemma-arith-train$S --out runs/heads/gemma3-270m-arith$S "${TRAIN[@]}" \
+
+# The Gemma-3-270M head of the README's older results (not shipped: it picks worse than random on
+# held-out problems), with the arithmetic task's own instruction and the completion format.
+gemma3_arith() {
+  $B collect -m gemma3-270m --task arithmetic --count 200 --seed 1001 "${COLLECT[@]}" --out data/gemma-arith-train
+  $B train --data data/gemma-arith-train --out runs/heads/gemma3-270m-arith "${TRAIN[@]}" \
     --notes "gemma3 head: arithmetic (two 1-2 digit numbers, + and -), completion format, 200 problems x 16 candidates, seed 1001"
 }
 
 case "${1:-all}" in
-  smollm2-arith) smollm2_arith ;;
-  smollm2-coinflip) smollm2_coinflip ;;
-  gemma3-arith) gemma3_arith ;;
-  all) smollm2_arith; smollm2_coinflip; gemma3_arith ;;
-  *) echo "usage: $0 [smollm2-arith|smollm2-coinflip|gemma3-arith|all]" >&2; exit 2 ;;
+  collect) collect ;;
+  train) train ;;
+  all) collect; train ;;
+  gemma3-arith) mkdir -p runs/heads; gemma3_arith ;;
+  *) echo "usage: $0 [collect|train|all|gemma3-arith]" >&2; exit 2 ;;
 esac

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Head variants for the default model on data/arith-train (made by models/train-heads.sh).
+# Head variants for the default model on data/arith-train (the Q4_1-era collection made by scripts/heldout-q4_1.sh).
 # Every choice is made on the validation split that `train` prints (40 of the 200 problems);
 # data/arith-test is only reported, never used to choose. Heads go to runs/heads/ (not in git).
 #   scripts/experiments.sh states   # which states and which normalisation

@@ -1,32 +1,57 @@
 #!/usr/bin/env bash
-# The README's results: held-out collections (seeds 2002 and 3003, never used for training or
-# for any choice) and `swift-bon eval` of the shipped heads on them, with the plots in models/.
-# Run models/train-heads.sh first (or use the heads in models/). data/ is not in git.
-# Usage: scripts/heldout.sh [smollm2|gemma3|all]  (default: all)
+# The README's results: the shipped heads (models/train-heads.sh) on held-out problems of each
+# family, on the default model (SmolLM2-135M-Instruct, Q8_0), with the heads' one instruction.
+# Held-out sets never used for training or for any choice:
+#   arith-test   arithmetic, seed 2002 (the training generator, another seed), 40 problems
+#   coin-test    CoinFlip, seed 3003, 30 problems
+#   words-test   scripts/word-problems.py, seed 7007, 30 problems
+#   *-alt        scripts/heldout-problems.py (other phrasings, names and objects), 25 problems each
+# Each is evaluated with the general head and the family's own head (word problems have none),
+# so the tables show: random, random among answered, majority, log-prob, each head's argmax
+# (swift), its calibrated soft vote (auto, what `ask` uses) and the oracle.
+# Usage: scripts/heldout.sh [collect|eval|all]  (default: all). data/ is not in git.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
 B=target/release/swift-bon
+INSTR='Answer the question. If it is a yes-or-no question, start your reply with Yes or No. Otherwise end your reply with \"The answer is\" followed by the number.'
 COLLECT=(-n 16 --max-tokens 192 --layers all --entropy)
+D=data/q8
 K=(--k 1,2,4,8,16)
+G=models/smollm2-135m-general
 
-smollm2() {
-  $B collect --task arithmetic --count 100 --seed 2002 "${COLLECT[@]}" --out data/arith-test
-  $B collect --task coinflip --count 60 --seed 3003 "${COLLECT[@]}" --out data/coin-test
-  $B eval --data data/arith-test --head models/smollm2-135m-arith "${K[@]}" --plot models/eval-smollm2-arith.svg
-  $B eval --data data/coin-test --head models/smollm2-135m-coinflip --head models/smollm2-135m-arith "${K[@]}" \
-    --plot models/eval-smollm2-coinflip.svg
+jsonl() { echo "{\"task\":\"jsonl\",\"path\":\"$D/$1.jsonl\",\"answer\":\"$2\",\"instruction\":\"$INSTR\"}"; }
+
+collect() {
+  mkdir -p $D
+  python3 scripts/word-problems.py --seed 7007 --count 30 > $D/words-test.jsonl
+  python3 scripts/heldout-problems.py --family arithmetic --seed 8008 --count 25 > $D/arith-alt.jsonl
+  python3 scripts/heldout-problems.py --family coinflip --seed 8009 --count 25 > $D/coin-alt.jsonl
+  python3 scripts/heldout-problems.py --family words --seed 8010 --count 25 > $D/words-alt.jsonl
+  $B collect --task "{\"task\":\"arithmetic\",\"count\":40,\"seed\":2002,\"instruction\":\"$INSTR\"}" "${COLLECT[@]}" --out $D/arith-test
+  $B collect --task "{\"task\":\"coinflip\",\"count\":30,\"seed\":3003,\"instruction\":\"$INSTR\"}" "${COLLECT[@]}" --out $D/coin-test
+  $B collect --task "$(jsonl words-test number)" "${COLLECT[@]}" --out $D/words-test
+  $B collect --task "$(jsonl arith-alt number)" "${COLLECT[@]}" --out $D/arith-alt
+  $B collect --task "$(jsonl coin-alt yes-no)" "${COLLECT[@]}" --out $D/coin-alt
+  $B collect --task "$(jsonl words-alt number)" "${COLLECT[@]}" --out $D/words-alt
 }
-gemma3() {
-  $B collect -m gemma3-270m --task arithmetic --count 100 --seed 2002 "${COLLECT[@]}" --out data/gemma-arith-test
-  $B collect -m gemma3-270m --task coinflip --count 60 --seed 3003 "${COLLECT[@]}" --out data/gemma-coin-test
-  $B eval --data data/gemma-arith-test --head runs/heads/gemma3-270m-arith "${K[@]}" --plot models/eval-gemma3-arith.svg
-  $B eval --data data/gemma-coin-test --head runs/heads/gemma3-270m-arith "${K[@]}" --plot models/eval-gemma3-coinflip.svg
+evaluate() {
+  for set in arith-test arith-alt; do
+    echo "== $set"; $B eval --data $D/$set --head $G --head models/smollm2-135m-arith "${K[@]}"
+  done
+  for set in coin-test coin-alt; do
+    echo "== $set"; $B eval --data $D/$set --head $G --head models/smollm2-135m-coinflip "${K[@]}"
+  done
+  for set in words-test words-alt; do
+    echo "== $set"; $B eval --data $D/$set --head $G "${K[@]}"
+  done
+  $B eval --data $D/arith-test --head $G "${K[@]}" --plot models/eval-general-arith.svg > /dev/null
+  $B eval --data $D/coin-test --head $G "${K[@]}" --plot models/eval-general-coinflip.svg > /dev/null
 }
 
 case "${1:-all}" in
-  smollm2) smollm2 ;;
-  gemma3) gemma3 ;;
-  all) smollm2; gemma3 ;;
-  *) echo "usage: $0 [smollm2|gemma3|all]" >&2; exit 2 ;;
+  collect) collect ;;
+  eval) evaluate ;;
+  all) collect; evaluate ;;
+  *) echo "usage: $0 [collect|eval|all]" >&2; exit 2 ;;
 esac

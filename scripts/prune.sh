@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
 B=target/release/swift-bon
-COLLECT=(-n 16 --max-tokens 192 --layers all --entropy)
+# Measured on the published Q4_1 file with the per-family heads of that time: run
+# scripts/heldout-q4_1.sh smollm2 first (it trains them into runs/heads-q4_1).
+COLLECT=(-n 16 --max-tokens 192 --layers all --entropy --weights original)
 ARITH='Solve the arithmetic problem. End your reply with \"The answer is\" followed by the number.'
 DEFAULT=deepconf:0.5,warmup=16,every=16,min=2
 K=(--k 1,2,4,8,16 --prune-draws 200)
@@ -21,7 +23,7 @@ sweep() {
       P+=(--prune "$r,warmup=$w,every=16,min=2")
     done
   done
-  $B eval --data data/arith-tune --head models/smollm2-135m-arith "${P[@]}" --prune-draws 100 "${K[@]:0:2}"
+  $B eval --data data/arith-tune --head runs/heads-q4_1/smollm2-135m-arith "${P[@]}" --prune-draws 100 "${K[@]:0:2}"
 }
 heldout() {
   mkdir -p data
@@ -30,11 +32,11 @@ heldout() {
   $B collect --task coinflip --count 20 --seed 3003 "${COLLECT[@]}" --out data/coin-test
   $B collect --task "{\"task\":\"jsonl\",\"path\":\"data/words-test.jsonl\",\"answer\":\"number\",\"instruction\":\"$ARITH\"}" \
     "${COLLECT[@]}" --out data/words-test
-  $B eval --data data/arith-test --head models/smollm2-135m-arith --prune "$DEFAULT" --prune top:0.5,warmup=16,every=16,min=2 \
+  $B eval --data data/arith-test --head runs/heads-q4_1/smollm2-135m-arith --prune "$DEFAULT" --prune top:0.5,warmup=16,every=16,min=2 \
     "${K[@]}" --prune-plot models/prune-smollm2-arith.svg
-  $B eval --data data/coin-test --head models/smollm2-135m-coinflip --prune "$DEFAULT" "${K[@]}" --early-stop \
+  $B eval --data data/coin-test --head runs/heads-q4_1/smollm2-135m-coinflip --prune "$DEFAULT" "${K[@]}" --early-stop \
     --prune-select swift,swift-vote,majority
-  $B eval --data data/words-test --head models/smollm2-135m-arith --prune "$DEFAULT" "${K[@]}"
+  $B eval --data data/words-test --head runs/heads-q4_1/smollm2-135m-arith --prune "$DEFAULT" "${K[@]}"
 }
 
 case "${1:-all}" in
