@@ -9,8 +9,9 @@
 # Training problems: arithmetic seed 1001 (100), CoinFlip seed 1002 (100), word problems from
 # scripts/word-problems.py seed 1003 (60). The held-out sets (scripts/heldout.sh) use other seeds
 # and, for the "alt" sets, other phrasings. Each collection is 16 candidates per problem with
-# every state (resumable if interrupted; data/ is not in git). Each head: all states, rms,
-# the ce loss; `train` calibrates the soft vote of the `auto` selection on its validation split.
+# every state (resumable if interrupted; data/ is not in git). Each head: all states, rms, the
+# pairwise loss (chosen by cross-validation, see README); 5-fold cross-validation is reported, and
+# the soft vote of the `auto` selection is calibrated on the out-of-fold scores of every problem.
 # Usage: models/train-heads.sh [collect|train|all|gemma3-arith]  (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ cargo build --release
 B=target/release/swift-bon
 INSTR='Answer the question. If it is a yes-or-no question, start your reply with Yes or No. Otherwise end your reply with \"The answer is\" followed by the number.'
 COLLECT=(-n 16 --max-tokens 192 --layers all --entropy)
-TRAIN=(--layers all --norm rms --seed 42)
+TRAIN=(--layers all --norm rms --loss pairwise --folds 5 --seed 42)
 D=data/q8
 
 collect() { # about 25 minutes on 2 cores
@@ -41,7 +42,7 @@ train() {
 # held-out problems), with the arithmetic task's own instruction and the completion format.
 gemma3_arith() {
   $B collect -m gemma3-270m --task arithmetic --count 200 --seed 1001 "${COLLECT[@]}" --out data/gemma-arith-train
-  $B train --data data/gemma-arith-train --out runs/heads/gemma3-270m-arith "${TRAIN[@]}" \
+  $B train --data data/gemma-arith-train --out runs/heads/gemma3-270m-arith --layers all --norm rms --loss ce --seed 42 \
     --notes "gemma3 head: arithmetic (two 1-2 digit numbers, + and -), completion format, 200 problems x 16 candidates, seed 1001"
 }
 

@@ -14,7 +14,10 @@ train() { # name, then train options
   local name=$1
   shift
   echo "== $name"
-  $B train --data "$DATA" --out "runs/heads/$name" -q "$@" 2>&1 | tail -1
+  # These variants were measured with ce as the default loss.
+  local loss=(--loss ce)
+  [[ " $* " == *" --loss "* ]] && loss=()
+  $B train --data "$DATA" --out "runs/heads/$name" -q "${loss[@]}" "$@" 2>&1 | tail -1
 }
 case "${1:-states}" in
   states)

@@ -18,9 +18,9 @@ H=runs/heads-q4_1
 smollm2() {
   mkdir -p $H
   $B collect --task arithmetic --count 200 --seed 1001 "${COLLECT[@]}" "${O[@]}" --out data/arith-train
-  $B train --data data/arith-train --out $H/smollm2-135m-arith --layers all --norm rms --seed 42
+  $B train --data data/arith-train --out $H/smollm2-135m-arith --layers all --norm rms --loss ce --seed 42
   $B collect --task coinflip --count 200 --seed 1002 "${COLLECT[@]}" "${O[@]}" --out data/coin-train
-  $B train --data data/coin-train --out $H/smollm2-135m-coinflip --layers all --norm rms --seed 42
+  $B train --data data/coin-train --out $H/smollm2-135m-coinflip --layers all --norm rms --loss ce --seed 42
   $B collect --task arithmetic --count 100 --seed 2002 "${COLLECT[@]}" "${O[@]}" --out data/arith-test
   $B collect --task coinflip --count 60 --seed 3003 "${COLLECT[@]}" "${O[@]}" --out data/coin-test
   $B eval --data data/arith-test --head $H/smollm2-135m-arith "${K[@]}" --plot models/eval-smollm2-arith.svg

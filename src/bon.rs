@@ -524,7 +524,7 @@ impl BestOfN {
             .map(|c| c.mean_logprob())
             .collect();
         let swift = scores.clone().unwrap_or_else(|| vec![f64::NAN; n]);
-        let beta = self.head.as_ref().and_then(Head::soft_vote_beta);
+        let beta = self.head.as_ref().and_then(|h| h.soft_vote_beta_for(kind));
         let chosen = choose(request.selection, &answers, &logprob, &swift, &pruned, beta)?;
         on_event(&Event::Chosen { candidate: chosen });
         let candidates: Vec<CandidateReport> = generation

@@ -523,6 +523,11 @@ impl<'a> ConcatFeatures<'a> {
         ((part as u64) << Self::GROUP_BITS) | group
     }
 
+    /// The part a combined group id belongs to (the inverse of [`Self::combined_group`]).
+    pub fn part_of(group: u64) -> usize {
+        (group >> Self::GROUP_BITS) as usize
+    }
+
     /// (part, index within the part) of candidate `i`.
     fn locate(&self, i: usize) -> (usize, usize) {
         let part = self.starts.partition_point(|&s| s <= i) - 1;
@@ -756,6 +761,8 @@ mod concat_tests {
             "problem 0 of part 2 is not problem 0 of part 1"
         );
         assert_eq!(groups[4] & 0xffff_ffff_ffff, 5);
+        assert_eq!(ConcatFeatures::part_of(groups[4]), 1);
+        assert_eq!(ConcatFeatures::part_of(groups[0]), 0);
         let labels: Vec<bool> = (0..5).map(|i| c.label(i)).collect();
         assert_eq!(labels, [true, false, true, true, false]);
         let mut buf = Vec::new();

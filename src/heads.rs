@@ -47,6 +47,7 @@ macro_rules! shipped {
 pub const SHIPPED: &[ShippedHead] = &[
     shipped!("smollm2-135m-arith"),
     shipped!("smollm2-135m-coinflip"),
+    shipped!("smollm2-135m-general"),
 ];
 
 /// Where a head came from.
@@ -217,9 +218,9 @@ impl HeadCatalog {
     }
 
     /// Heads made for this model (same architecture, shape and fingerprint), in lookup order;
-    /// with `task`, only those trained on that task family. Without one, heads trained on
-    /// several families ([`GENERAL_TASK`]) come first: they are the default for a question of
-    /// unknown family.
+    /// with `task`, only those trained on that task family. Installed heads come before shipped
+    /// ones; within each, heads trained on several families ([`GENERAL_TASK`]) come first: they
+    /// are the default for a question of unknown family.
     pub fn for_model(&self, model: &ModelIdentity, task: Option<&str>) -> Vec<FoundHead> {
         let mut found: Vec<FoundHead> = self
             .all()
@@ -227,7 +228,12 @@ impl HeadCatalog {
             .filter(|h| task.is_none_or(|t| h.task() == Some(t)))
             .filter(|h| h.head.check_model(model, true).is_ok())
             .collect();
-        found.sort_by_key(|h| h.task() != Some(GENERAL_TASK));
+        found.sort_by_key(|h| {
+            (
+                !matches!(h.origin, HeadOrigin::User(_) | HeadOrigin::File(_)),
+                h.task() != Some(GENERAL_TASK),
+            )
+        });
         found
     }
 
@@ -354,7 +360,10 @@ mod tests {
         }
         let cat = HeadCatalog::new(None);
         let tasks: Vec<_> = cat.all().iter().map(FoundHead::task).collect();
-        assert_eq!(tasks, vec![Some("arithmetic"), Some("coinflip")]);
+        assert_eq!(
+            tasks,
+            vec![Some("arithmetic"), Some("coinflip"), Some("general")]
+        );
         assert!(cat.all().iter().all(|h| h.origin == HeadOrigin::Shipped));
     }
 
@@ -362,7 +371,10 @@ mod tests {
     fn shipped_heads_fit_only_their_model() {
         let cat = HeadCatalog::new(None);
         let model = SHIPPED[0].load().unwrap().spec().model.clone();
-        assert_eq!(cat.for_model(&model, None).len(), 2);
+        let found = cat.for_model(&model, None);
+        assert_eq!(found.len(), 3);
+        // Without a task, the general head first.
+        assert_eq!(found[0].name, "smollm2-135m-general");
         assert_eq!(
             cat.for_model(&model, Some("coinflip"))[0].name,
             "smollm2-135m-coinflip"

@@ -125,12 +125,11 @@ fn ask_answers_from_a_fresh_folder_with_the_shipped_head() {
         "the default weight format"
     );
     assert!(err.contains("converting"), "converted on first use: {err}");
-    assert_eq!(v["head"], "smollm2-135m-arith");
+    // No --task: the general head, trained on several task families.
+    assert_eq!(v["head"], "smollm2-135m-general");
     assert_eq!(v["head_origin"], "shipped with swift-bon");
     assert!(
-        err.contains(
-            "using head smollm2-135m-arith (shipped with swift-bon; trained on arithmetic"
-        ),
+        err.contains("using head smollm2-135m-general (shipped with swift-bon; trained on general"),
         "{err}"
     );
     assert!(

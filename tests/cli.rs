@@ -161,7 +161,7 @@ fn ask_without_a_head_says_so_and_offers_other_selectors() {
             model.to_str().unwrap(),
         ])
         .env(swift_bon::fetch::MODELS_DIR_ENV, empty.path())
-        // No installed heads; the shipped ones (arithmetic, coinflip) were not trained on gsm8k.
+        // No installed heads; the shipped ones (arithmetic, coinflip, general) were not trained on gsm8k.
         .env(swift_bon::locate::HEADS_DIR_ENV, empty.path())
         .output()
         .unwrap();
@@ -612,4 +612,56 @@ fn bad_prune_policies_and_empty_questions_are_refused() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn the_general_head_reads_yes_no_answers_from_a_yes_no_question() {
+    let model = common::smollm2();
+    let empty = tempfile::tempdir().unwrap();
+    let _serial = common::serial();
+    let ask = |q: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_swift-bon"))
+            .args([
+                "ask",
+                q,
+                "-n",
+                "8",
+                "--max-tokens",
+                "32",
+                "--json",
+                "--seed",
+                "5",
+            ])
+            .args(["-m", model.to_str().unwrap()])
+            .env(swift_bon::fetch::MODELS_DIR_ENV, common::models_dir())
+            // No installed heads: the shipped general head is the default.
+            .env(swift_bon::locate::HEADS_DIR_ENV, empty.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["head"], "smollm2-135m-general", "{v}");
+        assert_eq!(v["selection"], "auto", "{v}");
+        v["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["answer"].as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let coin = ask("A coin is heads up. Ana flips the coin. Ben does not flip the coin. Is the coin still heads up?");
+    assert!(!coin.is_empty(), "no candidate answered");
+    assert!(
+        coin.iter().all(|a| a == "yes" || a == "no"),
+        "yes/no answers: {coin:?}"
+    );
+    let sum = ask("What is 30 + 12?");
+    assert!(
+        sum.iter().all(|a| a.parse::<f64>().is_ok()),
+        "numbers: {sum:?}"
+    );
 }

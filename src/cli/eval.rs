@@ -136,7 +136,7 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
                     )
                 })?);
             }
-            if let Some(beta) = head.soft_vote_beta() {
+            if let Some(beta) = head.soft_vote_beta_for(col.manifest.task.answer_kind()) {
                 soft_votes.push((name.clone(), beta));
             }
             let mut hs = HeadScores::new(name);

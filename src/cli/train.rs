@@ -10,6 +10,7 @@ use swift_bon::dataset::LabelledStore;
 use swift_bon::eval::{calibrate_soft_vote, EvalConfig, HeadScores, ProblemSet, SoftVoteFit};
 use swift_bon::features::{CandidateFeatures, ConcatFeatures, StateSpec, SubsetFeatures};
 use swift_bon::head::Normalization;
+use swift_bon::head::{Head, SoftVoteCalibration};
 use swift_bon::train::{self, KeepBy, Loss, PosWeight, TrainEvent, TrainOptions};
 
 use super::common::{progress_bar, GlobalArgs, UsageError};
@@ -40,10 +41,12 @@ pub struct TrainArgs {
     /// raw features and 0.851 / 0.254 for standardize.
     #[arg(long, default_value = "rms")]
     pub norm: Normalization,
-    /// Loss: ce (binary cross-entropy on the score, the reference), pairwise (logistic loss on
-    /// every correct-incorrect pair of a problem) or listwise (softmax over a problem's candidates
-    /// against its correct ones: only the order within a problem counts).
-    #[arg(long, default_value = "ce")]
+    /// Loss: pairwise (logistic loss on every correct-incorrect pair of a problem: the default,
+    /// it ranked a problem's candidates best in 3-fold cross-validation on the default model's
+    /// mixed collection, within-problem AUC 0.686 ± 0.017 against 0.647 ± 0.012 for ce and
+    /// 0.662 ± 0.009 for listwise), ce (binary cross-entropy on the score, the reference) or
+    /// listwise (softmax over a problem's candidates against its correct ones).
+    #[arg(long, default_value = "pairwise")]
     pub loss: Loss,
     /// Maximum epochs (early stopping on validation loss keeps the best epoch).
     #[arg(long, default_value_t = 40)]
@@ -172,6 +175,9 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .with_command(Some(command))
         .with_notes(args.notes.clone());
     let quiet = global.quiet;
+    // With folds, the soft vote is calibrated on every problem, each scored by the fold's head
+    // that did not train on it (out-of-fold), instead of on the final run's validation split.
+    let mut fold_outcomes = Vec::new();
     if let Some(k) = args.folds {
         let mut folds = Vec::with_capacity(k);
         for fold in 0..k {
@@ -181,40 +187,17 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
             let o = opts.clone().with_fold(Some((fold, k)));
             let outcome = train_with_progress(&data, &first.model, &o, quiet, false)?;
             folds.push(outcome.summary.best().clone());
+            fold_outcomes.push(outcome);
         }
         outln!("{}", render_folds(&folds, first.sampling.n))?;
     }
     let mut outcome = train_with_progress(&data, &first.model, &opts, quiet, true)?;
-    match calibrate(&cols, &data, &outcome) {
-        Ok(Some(SoftVoteFit {
-            calibration: c,
-            curve,
-        })) => {
-            if !quiet {
-                eprintln!(
-                    "soft vote calibrated on {} validation problems (Best-of-{}): sharpness {} gives {:.3} (majority {:.3}, argmax {:.3}); by sharpness: {}",
-                    c.problems,
-                    c.k,
-                    c.beta,
-                    c.accuracy,
-                    c.majority,
-                    c.argmax,
-                    curve
-                        .iter()
-                        .map(|(b, a)| format!("{b}:{a:.3}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
-            }
-            outcome.head.set_soft_vote(Some(c));
-        }
-        Ok(None) => {
-            if !quiet {
-                eprintln!("no validation problems: the soft vote is not calibrated (auto selection falls back to swift-vote)");
-            }
-        }
-        Err(e) => return Err(e.context("calibrating the soft vote on the validation problems")),
+    let (overall, by_kind) = calibrations(&cols, &data, &outcome, &fold_outcomes, quiet)?;
+    if overall.is_none() && !quiet {
+        eprintln!("no validation problems: the soft vote is not calibrated (auto selection falls back to swift-vote)");
     }
+    outcome.head.set_soft_vote(overall);
+    outcome.head.set_soft_vote_by_kind(by_kind);
     let (yaml, tensors) = outcome.head.save(&args.out)?;
     let best = outcome.summary.best();
     let n_max = first.sampling.n;
@@ -245,17 +228,32 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
 fn calibrate(
     cols: &[Collection],
     data: &ConcatFeatures<'_>,
-    outcome: &train::TrainOutcome,
+    scorers: &[(&Head, &[u64])],
+    kind: Option<&str>,
 ) -> anyhow::Result<Option<SoftVoteFit>> {
-    let val: HashSet<u64> = outcome.summary.val_groups.iter().copied().collect();
+    // Validation problems of the collections asking for `kind` (all of them without one), each
+    // scored by the head that did not train on it.
+    let wanted =
+        |part: usize| kind.is_none_or(|k| cols[part].manifest.task.answer_kind().name() == k);
+    let mut val: HashSet<u64> = HashSet::new();
+    let mut indices: Vec<usize> = Vec::new();
+    let mut scores = Vec::new();
+    for (head, groups) in scorers {
+        let mine: HashSet<u64> = groups
+            .iter()
+            .copied()
+            .filter(|&g| wanted(ConcatFeatures::part_of(g)))
+            .collect();
+        let idx: Vec<usize> = (0..data.n_candidates())
+            .filter(|&i| mine.contains(&data.group(i)))
+            .collect();
+        scores.extend(head.score_features(&SubsetFeatures::new(data, idx.clone()))?);
+        indices.extend(idx);
+        val.extend(mine);
+    }
     if val.is_empty() {
         return Ok(None);
     }
-    let indices: Vec<usize> = (0..data.n_candidates())
-        .filter(|&i| val.contains(&data.group(i)))
-        .collect();
-    let subset = SubsetFeatures::new(data, indices.clone());
-    let scores = outcome.head.score_features(&subset)?;
     // Candidate i of the combined set is entry i - start of its collection's store.
     let mut keys = Vec::with_capacity(data.n_candidates());
     let mut records = Vec::new();
@@ -295,6 +293,74 @@ fn calibrate(
         n.min(8),
         &EvalConfig::default(),
     )?))
+}
+
+/// The soft vote's calibration overall and, for several answer kinds, per kind: on the final
+/// run's validation problems, or with folds on every problem scored out of fold.
+fn calibrations(
+    cols: &[Collection],
+    data: &ConcatFeatures<'_>,
+    outcome: &train::TrainOutcome,
+    folds: &[train::TrainOutcome],
+    quiet: bool,
+) -> anyhow::Result<(
+    Option<SoftVoteCalibration>,
+    std::collections::BTreeMap<String, SoftVoteCalibration>,
+)> {
+    let scorers: Vec<(&Head, &[u64])> = if folds.is_empty() {
+        vec![(&outcome.head, &outcome.summary.val_groups[..])]
+    } else {
+        folds
+            .iter()
+            .map(|o| (&o.head, &o.summary.val_groups[..]))
+            .collect()
+    };
+    let how = if folds.is_empty() { "" } else { " out of fold" };
+    let overall = calibrate(cols, data, &scorers, None)
+        .context("calibrating the soft vote on the validation problems")?;
+    if let Some(fit) = &overall {
+        say_fit(quiet, how, fit);
+    }
+    let mut kinds: Vec<&'static str> = cols
+        .iter()
+        .map(|c| c.manifest.task.answer_kind().name())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut by_kind = std::collections::BTreeMap::new();
+    if kinds.len() > 1 {
+        for kind in kinds {
+            let fit = calibrate(cols, data, &scorers, Some(kind))
+                .with_context(|| format!("calibrating the soft vote on {kind} questions"))?;
+            if let Some(fit) = fit {
+                say_fit(quiet, &format!("{how} for {kind} questions"), &fit);
+                by_kind.insert(kind.to_string(), fit.calibration);
+            }
+        }
+    }
+    Ok((overall.map(|f| f.calibration), by_kind))
+}
+
+/// Prints a calibration and its accuracy curve (stderr).
+fn say_fit(quiet: bool, what: &str, fit: &SoftVoteFit) {
+    if quiet {
+        return;
+    }
+    let c = &fit.calibration;
+    eprintln!(
+        "soft vote calibrated{what} on {} validation problems (Best-of-{}): sharpness {} gives {:.3} (majority {:.3}, argmax {:.3}); by sharpness: {}",
+        c.problems,
+        c.k,
+        c.beta,
+        c.accuracy,
+        c.majority,
+        c.argmax,
+        fit.curve
+            .iter()
+            .map(|(b, a)| format!("{b}:{a:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
 }
 
 /// The training task recorded in a head trained on several collections.

@@ -161,6 +161,12 @@ pub struct TrainingInfo {
     /// [`SoftVoteCalibration`]); absent in heads trained before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soft_vote: Option<SoftVoteCalibration>,
+    /// For a head trained on several task families: the soft vote calibrated separately on the
+    /// validation problems of each answer kind (`number`, `yes-no`, ...), since a head's scores
+    /// can be informative for one kind of question and not another. `ask` reads the kind from
+    /// the question; a kind without an entry uses `soft_vote`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub soft_vote_by_kind: std::collections::BTreeMap<String, SoftVoteCalibration>,
 }
 
 /// How sharply the head's scores may overrule the majority, chosen on validation problems.
@@ -372,6 +378,17 @@ impl Head {
             .soft_vote = calibration;
     }
 
+    /// Records the per-answer-kind calibrations (see [`TrainingInfo::soft_vote_by_kind`]).
+    pub fn set_soft_vote_by_kind(
+        &mut self,
+        by_kind: std::collections::BTreeMap<String, SoftVoteCalibration>,
+    ) {
+        self.spec
+            .training
+            .get_or_insert_with(TrainingInfo::default)
+            .soft_vote_by_kind = by_kind;
+    }
+
     /// The calibrated soft-vote sharpness, if the head has one.
     pub fn soft_vote_beta(&self) -> Option<f64> {
         self.spec
@@ -379,6 +396,16 @@ impl Head {
             .as_ref()?
             .soft_vote
             .as_ref()
+            .map(|c| c.beta)
+    }
+
+    /// The calibrated soft-vote sharpness for questions of answer kind `kind` (its own
+    /// calibration when the head has one for that kind, else the overall one).
+    pub fn soft_vote_beta_for(&self, kind: crate::tasks::AnswerKind) -> Option<f64> {
+        let t = self.spec.training.as_ref()?;
+        t.soft_vote_by_kind
+            .get(kind.name())
+            .or(t.soft_vote.as_ref())
             .map(|c| c.beta)
     }
 

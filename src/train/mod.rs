@@ -849,6 +849,7 @@ pub fn train(
         date: rfc3339_utc(SystemTime::now()),
         command: opts.command.clone(),
         soft_vote: None,
+        soft_vote_by_kind: Default::default(),
     };
     let spec = HeadSpec {
         model: model.clone(),
