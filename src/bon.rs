@@ -8,8 +8,8 @@
 //! use swift_bon::head::Head;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let engine = Engine::load("models/SmolLM2-135M-Instruct.Q4_1.gguf")?;
-//! let head = Head::load("models/smollm2-135m-arith")?;
+//! let engine = Engine::load("models/SmolLM2-135M-Instruct.Q8_0.gguf")?;
+//! let head = Head::load("models/smollm2-135m-general")?;
 //! let bon = BestOfN::new(engine).with_head(head)?;
 //! let answer = bon.ask("What is 47 + 38?")?;
 //! println!("{} ({:?})", answer.text, answer.answer);
