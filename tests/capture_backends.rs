@@ -156,3 +156,24 @@ fn gemma3_falls_back_to_the_callback_and_says_so() {
     assert!(g.capture.fell_back);
     assert!(sink.n_tokens(0) > 0);
 }
+
+#[test]
+fn auto_takes_the_callback_on_cpu_by_measurement_and_layer_input_on_request() {
+    let _serial = common::serial();
+    let engine = Engine::load(common::smollm2()).unwrap();
+    let all = FeatureRequest::Hidden(StateSpec::All);
+    let auto = engine.capture_backend(CaptureChoice::Auto, &all);
+    if auto.reason.contains("GPU build") {
+        eprintln!(
+            "skipped: a GPU build picks layer input by design ({})",
+            auto.reason
+        );
+        return;
+    }
+    assert_eq!(auto.backend, CaptureBackend::Callback, "{}", auto.reason);
+    assert!(!auto.fell_back);
+    assert!(auto.reason.contains("measured"), "{}", auto.reason);
+    let li = engine.capture_backend(CaptureChoice::LayerInput, &all);
+    assert_eq!(li.backend, CaptureBackend::LayerInput, "{}", li.reason);
+    assert!(!li.fell_back);
+}

@@ -22,15 +22,16 @@ use crate::features::StateSpec;
 /// llama.cpp (`GGML_ASSERT`), so this list is the gate; a probe decode then verifies the rows.
 pub const LAYER_INPUT_ARCHITECTURES: &[&str] = &["llama", "qwen3", "qwen3moe"];
 
-/// On a CPU-only build, whether `auto` picks the layer-input backend where it is supported.
-/// Measured with `swift-bon bench` (both backends side by side, paired per run) on the
-/// development machine (2 cores, SmolLM2-135M, N = 1, 8 and 16, 5 runs): a tie within noise
-/// (median ratios 0.976–1.039, the sign changing with N). The tie goes to the path GPU builds
-/// use, so CPU runs and the test suite exercise it; it keeps one graph per step and reads rows
-/// in place. Stopping candidates leaves survivors bit-identical with either backend. See
-/// BENCHMARKS.md, "Capture backends". On GPU builds `auto` always picks layer input where
-/// supported (by design: the callback forces a synchronisation per tensor).
-const CPU_AUTO_LAYER_INPUT: bool = true;
+/// On a CPU-only build, whether `auto` picks the layer-input backend where it is supported: no,
+/// by measurement. `swift-bon bench` runs both backends side by side, paired per run; on the
+/// development machine (2 cores, SmolLM2-135M Q4_1 and Q8_0, N = 1 and 8, 3 runs, nothing else
+/// running) layer input ÷ callback decode throughput had medians 0.973–1.007, at or below 1 in
+/// 11 of 12 cells (the callback 0–3% ahead); an earlier run on a loaded machine was a tie. Both
+/// backends give bit-identical rows and scores, and `--capture layer-input` stays one flag away
+/// (the tests run both). See BENCHMARKS.md, "Capture backends". On GPU builds `auto` picks
+/// layer input where supported, by design: the callback forces a synchronisation per captured
+/// tensor.
+const CPU_AUTO_LAYER_INPUT: bool = false;
 
 impl Engine {
     /// Whether this model's architecture is on the layer-input allow-list.
@@ -94,7 +95,7 @@ impl Engine {
             CaptureChoice::Auto if !gpu && !CPU_AUTO_LAYER_INPUT => {
                 return decide(
                     CaptureBackend::Callback,
-                    "CPU build: the eval callback measured level with layer input here and is the reference path (BENCHMARKS.md)".into(),
+                    "CPU build: on CPU the eval callback measured 0-3% faster than layer input (BENCHMARKS.md, Capture backends); --capture layer-input takes the other path".into(),
                     false,
                 )
             }

@@ -34,10 +34,14 @@ pub fn majority_model_id(model: &str) -> String {
 /// the file stem in lowercase.
 pub fn model_short_name(path: &std::path::Path) -> String {
     let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
-    if let Some(k) = crate::fetch::KNOWN_MODELS
-        .iter()
-        .find(|k| file.as_deref() == Some(k.file))
-    {
+    // A known model's file in any weight format (the default model runs as `STEM.Q8_0.gguf`).
+    let known = |k: &crate::fetch::KnownModel| {
+        crate::weights::WeightFormat::ALL.iter().any(|&w| {
+            let p = crate::weights::weights_path(std::path::Path::new(""), k, w);
+            file.as_deref() == p.file_name().and_then(|f| f.to_str())
+        })
+    };
+    if let Some(k) = crate::fetch::KNOWN_MODELS.iter().find(|k| known(k)) {
         return k.name.to_string();
     }
     path.file_stem()
@@ -115,6 +119,14 @@ mod tests {
         assert_eq!(
             model_short_name(std::path::Path::new("/x/SmolLM2-135M-Instruct.Q4_1.gguf")),
             "smollm2-135m"
+        );
+        assert_eq!(
+            model_short_name(std::path::Path::new("/x/SmolLM2-135M-Instruct.Q8_0.gguf")),
+            "smollm2-135m"
+        );
+        assert_eq!(
+            model_short_name(std::path::Path::new("gemma-3-270m.Q4_0.gguf")),
+            "gemma3-270m"
         );
         assert_eq!(
             model_short_name(std::path::Path::new("My-Model.gguf")),
