@@ -39,8 +39,8 @@ pub struct ModelArgs {
     #[arg(long, short = 'm')]
     pub model: Option<String>,
     /// Weight format of a known model: original (the published file), q8_0 or q4_0 (converted
-    /// once from it with llama.cpp's quantiser and kept beside it). Default: q8_0 for
-    /// smollm2-135m (converted on first use), original for gemma3-270m.
+    /// once from it with llama.cpp's quantiser and kept beside it). Default: q8_0
+    /// (converted on first use).
     #[arg(long, value_name = "FORMAT")]
     pub weights: Option<WeightFormat>,
 }

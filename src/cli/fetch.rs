@@ -15,7 +15,7 @@ pub struct FetchArgs {
     /// Weight format: original (the published file), q8_0 or q4_0 (converted once from the
     /// verified original with llama.cpp's quantiser, kept beside it with a conversion record).
     /// Several, comma-separated, are fetched/converted in turn. Default: the model's default
-    /// format (q8_0 for smollm2-135m, original for gemma3-270m).
+    /// format (q8_0, converted from the published file).
     #[arg(long, value_delimiter = ',', value_name = "FORMAT")]
     pub weights: Vec<WeightFormat>,
     /// Download (and convert) again even if the file is present.
