@@ -2,10 +2,11 @@
 # The README's results: the shipped heads (models/train-heads.sh) on held-out problems of each
 # family, on the default model (SmolLM2-135M-Instruct, Q8_0), with the heads' one instruction.
 # Held-out sets never used for training or for any choice:
-#   arith-test   arithmetic, seed 2002 (the training generator, another seed), 40 problems
-#   coin-test    CoinFlip, seed 3003, 30 problems
-#   words-test   scripts/word-problems.py, seed 7007, 30 problems
-#   *-alt        scripts/heldout-problems.py (other phrasings, names and objects), 25 problems each
+#   arith-test100  arithmetic, seed 2002 (the training generator, another seed), 100 problems
+#   coin-test60    CoinFlip, seed 3003, 60 problems
+#   words-test     scripts/word-problems.py, seed 7007, 30 problems
+#   arith-alt60, coin-alt50, words-alt
+#                  scripts/heldout-problems.py (other phrasings, names and objects): 60, 50, 25 problems
 # Each is evaluated with the general head and the family's own head (word problems have none),
 # so the tables show: random, random among answered, majority, log-prob, each head's argmax
 # (swift), its calibrated soft vote (auto, what `ask` uses) and the oracle.
@@ -25,28 +26,28 @@ jsonl() { echo "{\"task\":\"jsonl\",\"path\":\"$D/$1.jsonl\",\"answer\":\"$2\",\
 collect() {
   mkdir -p $D
   python3 scripts/word-problems.py --seed 7007 --count 30 > $D/words-test.jsonl
-  python3 scripts/heldout-problems.py --family arithmetic --seed 8008 --count 25 > $D/arith-alt.jsonl
-  python3 scripts/heldout-problems.py --family coinflip --seed 8009 --count 25 > $D/coin-alt.jsonl
+  python3 scripts/heldout-problems.py --family arithmetic --seed 8008 --count 60 > $D/arith-alt60.jsonl
+  python3 scripts/heldout-problems.py --family coinflip --seed 8009 --count 50 > $D/coin-alt50.jsonl
   python3 scripts/heldout-problems.py --family words --seed 8010 --count 25 > $D/words-alt.jsonl
-  $B collect --task "{\"task\":\"arithmetic\",\"count\":40,\"seed\":2002,\"instruction\":\"$INSTR\"}" "${COLLECT[@]}" --out $D/arith-test
-  $B collect --task "{\"task\":\"coinflip\",\"count\":30,\"seed\":3003,\"instruction\":\"$INSTR\"}" "${COLLECT[@]}" --out $D/coin-test
+  $B collect --task "{\"task\":\"arithmetic\",\"count\":100,\"seed\":2002,\"instruction\":\"$INSTR\"}" "${COLLECT[@]}" --out $D/arith-test100
+  $B collect --task "{\"task\":\"coinflip\",\"count\":60,\"seed\":3003,\"instruction\":\"$INSTR\"}" "${COLLECT[@]}" --out $D/coin-test60
   $B collect --task "$(jsonl words-test number)" "${COLLECT[@]}" --out $D/words-test
-  $B collect --task "$(jsonl arith-alt number)" "${COLLECT[@]}" --out $D/arith-alt
-  $B collect --task "$(jsonl coin-alt yes-no)" "${COLLECT[@]}" --out $D/coin-alt
+  $B collect --task "$(jsonl arith-alt60 number)" "${COLLECT[@]}" --out $D/arith-alt60
+  $B collect --task "$(jsonl coin-alt50 yes-no)" "${COLLECT[@]}" --out $D/coin-alt50
   $B collect --task "$(jsonl words-alt number)" "${COLLECT[@]}" --out $D/words-alt
 }
 evaluate() {
-  for set in arith-test arith-alt; do
+  for set in arith-test100 arith-alt60; do
     echo "== $set"; $B eval --data $D/$set --head $G --head models/smollm2-135m-arith "${K[@]}"
   done
-  for set in coin-test coin-alt; do
+  for set in coin-test60 coin-alt50; do
     echo "== $set"; $B eval --data $D/$set --head $G --head models/smollm2-135m-coinflip "${K[@]}"
   done
   for set in words-test words-alt; do
     echo "== $set"; $B eval --data $D/$set --head $G "${K[@]}"
   done
-  $B eval --data $D/arith-test --head $G "${K[@]}" --plot models/eval-general-arith.svg > /dev/null
-  $B eval --data $D/coin-test --head $G "${K[@]}" --plot models/eval-general-coinflip.svg > /dev/null
+  $B eval --data $D/arith-test100 --head $G "${K[@]}" --plot models/eval-general-arith.svg > /dev/null
+  $B eval --data $D/coin-test60 --head $G "${K[@]}" --plot models/eval-general-coinflip.svg > /dev/null
 }
 
 case "${1:-all}" in
