@@ -25,8 +25,9 @@ pub struct AskArgs {
     /// head made for this model, else a shipped one; with --task, one trained on that task).
     #[arg(long)]
     pub head: Option<PathBuf>,
-    /// The kind of question (arithmetic, coinflip, gsm8k, math, jsonl): picks the head trained
-    /// on that task family when several fit the model.
+    /// The kind of question (arithmetic, coinflip, gsm8k, math, jsonl, or general for a head
+    /// trained on several families): picks the head trained on that task family when several
+    /// fit the model. Without it, a general head is preferred.
     #[arg(long, value_name = "NAME")]
     pub task: Option<String>,
     /// How the answer is chosen: auto (a soft vote calibrated on the head's validation
@@ -95,10 +96,11 @@ pub fn run(global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
         .into());
     }
     if let Some(t) = &args.task {
-        if !TaskSpec::NAMES.contains(&t.as_str()) {
+        if !TaskSpec::NAMES.contains(&t.as_str()) && t != swift_bon::heads::GENERAL_TASK {
             return Err(UsageError(format!(
-                "unknown task {t:?} for --task: expected one of {}",
-                TaskSpec::NAMES.join(", ")
+                "unknown task {t:?} for --task: expected one of {}, {}",
+                TaskSpec::NAMES.join(", "),
+                swift_bon::heads::GENERAL_TASK
             ))
             .into());
         }
