@@ -33,7 +33,7 @@ use crate::features::{FeatureLayout, FeatureSink, FeatureSource, SinkError, Stat
 use crate::head::{Head, HeadError, StreamingScorer};
 use crate::prompt::{ChatMessage, Example, TemplateChoice};
 use crate::prune::{vote_decided, CandidateView, PrunePolicy, Pruner};
-use crate::select::{self, sigmoid, Pool};
+use crate::select::{self, sigmoid, Pool, Selector};
 use crate::tasks::{AnswerKind, TaskSpec};
 
 /// Errors of a Best-of-N run.
@@ -734,27 +734,25 @@ pub(crate) fn choose(
         })
         .collect();
     let pool = Pool::new(&cands).map_err(|e| BonError::InvalidRequest(e.to_string()))?;
+    // Pruned candidates are never chosen; the selectors themselves prefer answered candidates.
     let eligible: Vec<usize> = (0..answers.len()).filter(|&i| !pruned[i]).collect();
-    let answered: Vec<usize> = eligible
-        .iter()
-        .copied()
-        .filter(|&i| answers[i].as_deref().is_some_and(|a| !a.trim().is_empty()))
-        .collect();
-    let subset = if answered.is_empty() {
-        &eligible
-    } else {
-        &answered
-    };
-    let pick = match selection {
+    // Score columns of the pool: mean log-prob, then SWIFT.
+    let (lp_col, swift_col) = (0, 1);
+    let selector = match selection {
         Selection::Auto => match soft_vote_beta.filter(|b| *b >= 0.0) {
-            Some(beta) => select::soft_vote(&pool, 1, beta, subset),
-            None => select::weighted_vote(&pool, 1, subset),
+            Some(beta) => Selector::SoftVote {
+                score: swift_col,
+                beta,
+            },
+            None => Selector::WeightedVote { score: swift_col },
         },
-        Selection::Swift => select::argmax(pool.scores(1), subset),
-        Selection::SwiftVote => select::weighted_vote(&pool, 1, subset),
-        Selection::Majority => select::majority(&pool, subset),
-        Selection::Logprob => select::argmax(pool.scores(0), subset),
+        Selection::Swift => Selector::Argmax { score: swift_col },
+        Selection::SwiftVote => Selector::WeightedVote { score: swift_col },
+        Selection::Majority => Selector::Majority,
+        Selection::Logprob => Selector::Argmax { score: lp_col },
     };
+    // Only `Random` draws from the generator.
+    let pick = selector.select(&pool, &eligible, &mut crate::rng::Rng::new(0));
     Ok(pick.or_else(|| eligible.first().copied()).unwrap_or(0))
 }
 

@@ -389,16 +389,6 @@ impl Head {
             .soft_vote_by_kind = by_kind;
     }
 
-    /// The calibrated soft-vote sharpness, if the head has one.
-    pub fn soft_vote_beta(&self) -> Option<f64> {
-        self.spec
-            .training
-            .as_ref()?
-            .soft_vote
-            .as_ref()
-            .map(|c| c.beta)
-    }
-
     /// The calibrated soft-vote sharpness for questions of answer kind `kind` (its own
     /// calibration when the head has one for that kind, else the overall one).
     pub fn soft_vote_beta_for(&self, kind: crate::tasks::AnswerKind) -> Option<f64> {
