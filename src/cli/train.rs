@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 use swift_bon::collect::Collection;
+use swift_bon::dataset::CandidateRecord;
 use swift_bon::dataset::LabelledStore;
-use swift_bon::eval::{calibrate_soft_vote, EvalConfig, HeadScores, ProblemSet, SoftVoteFit};
+use swift_bon::eval::{calibrate_soft_vote_by_kind, HeadScores, KindFits, SoftVoteFit};
 use swift_bon::features::{CandidateFeatures, ConcatFeatures, StateSpec, SubsetFeatures};
+use swift_bon::head::Head;
 use swift_bon::head::Normalization;
-use swift_bon::head::{Head, SoftVoteCalibration};
 use swift_bon::train::{self, KeepBy, Loss, PosWeight, TrainEvent, TrainOptions};
 
 use super::common::{progress_bar, GlobalArgs, UsageError};
@@ -192,7 +193,14 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         outln!("{}", render_folds(&folds, first.sampling.n))?;
     }
     let mut outcome = train_with_progress(&data, &first.model, &opts, quiet, true)?;
-    let (overall, by_kind) = calibrations(&cols, &data, &outcome, &fold_outcomes, quiet)?;
+    let fits = calibrations(&cols, &data, &outcome, &fold_outcomes, quiet)?;
+    let (overall, by_kind) = (
+        fits.overall.map(|f| f.calibration),
+        fits.by_kind
+            .into_iter()
+            .map(|(k, f)| (k, f.calibration))
+            .collect(),
+    );
     if overall.is_none() && !quiet {
         eprintln!("no validation problems: the soft vote is not calibrated (auto selection falls back to swift-vote)");
     }
@@ -223,47 +231,78 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The soft vote's sharpness chosen on the validation problems of `outcome` (scored by its
-/// head), or `None` without validation problems.
-fn calibrate(
+/// The soft vote's calibration overall and, for several answer kinds, per kind: on the final
+/// run's validation problems, or with folds on every problem scored out of fold.
+fn calibrations(
+    cols: &[Collection],
+    data: &ConcatFeatures<'_>,
+    outcome: &train::TrainOutcome,
+    folds: &[train::TrainOutcome],
+    quiet: bool,
+) -> anyhow::Result<KindFits> {
+    let scorers: Vec<(&Head, &[u64])> = if folds.is_empty() {
+        vec![(&outcome.head, &outcome.summary.val_groups[..])]
+    } else {
+        folds
+            .iter()
+            .map(|o| (&o.head, &o.summary.val_groups[..]))
+            .collect()
+    };
+    let (records, scores) = validation_scores(cols, data, &scorers)?;
+    let kind_of = |g: u64| {
+        cols[ConcatFeatures::part_of(g)]
+            .manifest
+            .task
+            .answer_kind()
+            .name()
+    };
+    let fits = calibrate_soft_vote_by_kind(&records, &scores, &kind_of)
+        .context("calibrating the soft vote on the validation problems")?;
+    let how = if folds.is_empty() { "" } else { " out of fold" };
+    if let Some(fit) = &fits.overall {
+        say_fit(quiet, how, fit);
+    }
+    for (kind, fit) in &fits.by_kind {
+        say_fit(quiet, &format!("{how} for {kind} questions"), fit);
+    }
+    Ok(fits)
+}
+
+/// Every validation problem's records (problem index = its combined group) and its candidates'
+/// scores, each candidate scored once, by the head that did not train on it.
+fn validation_scores(
     cols: &[Collection],
     data: &ConcatFeatures<'_>,
     scorers: &[(&Head, &[u64])],
-    kind: Option<&str>,
-) -> anyhow::Result<Option<SoftVoteFit>> {
-    // Validation problems of the collections asking for `kind` (all of them without one), each
-    // scored by the head that did not train on it.
-    let wanted =
-        |part: usize| kind.is_none_or(|k| cols[part].manifest.task.answer_kind().name() == k);
+) -> anyhow::Result<(Vec<CandidateRecord>, HeadScores)> {
+    // Candidate i of the combined set is the stores' entries in collection order.
+    let keys: Vec<(u64, u32)> = cols
+        .iter()
+        .enumerate()
+        .flat_map(|(part, col)| {
+            col.store.entries().iter().map(move |e| {
+                (
+                    ConcatFeatures::combined_group(part, e.problem_index),
+                    e.candidate,
+                )
+            })
+        })
+        .collect();
     let mut val: HashSet<u64> = HashSet::new();
-    let mut indices: Vec<usize> = Vec::new();
-    let mut scores = Vec::new();
+    let mut scores = HeadScores::new("swift");
     for (head, groups) in scorers {
-        let mine: HashSet<u64> = groups
-            .iter()
-            .copied()
-            .filter(|&g| wanted(ConcatFeatures::part_of(g)))
-            .collect();
+        let mine: HashSet<u64> = groups.iter().copied().collect();
         let idx: Vec<usize> = (0..data.n_candidates())
             .filter(|&i| mine.contains(&data.group(i)))
             .collect();
-        scores.extend(head.score_features(&SubsetFeatures::new(data, idx.clone()))?);
-        indices.extend(idx);
+        let scored = head.score_features(&SubsetFeatures::new(data, idx.clone()))?;
+        for (&i, s) in idx.iter().zip(&scored) {
+            scores.scores.insert(keys[i], s.score);
+        }
         val.extend(mine);
     }
-    if val.is_empty() {
-        return Ok(None);
-    }
-    // Candidate i of the combined set is entry i - start of its collection's store.
-    let mut keys = Vec::with_capacity(data.n_candidates());
     let mut records = Vec::new();
     for (part, col) in cols.iter().enumerate() {
-        for e in col.store.entries() {
-            keys.push((
-                ConcatFeatures::combined_group(part, e.problem_index),
-                e.candidate,
-            ));
-        }
         for r in &col.records {
             let g = ConcatFeatures::combined_group(part, r.problem_index);
             if val.contains(&g) {
@@ -273,72 +312,7 @@ fn calibrate(
             }
         }
     }
-    let mut hs = HeadScores::new("swift");
-    for (&i, s) in indices.iter().zip(&scores) {
-        hs.scores.insert(keys[i], s.score);
-    }
-    let set = ProblemSet::from_records(&records, &[hs])?;
-    let n = set
-        .problems()
-        .iter()
-        .map(|p| p.pool.len())
-        .min()
-        .unwrap_or(1);
-    let score = set
-        .score_index("swift")
-        .ok_or_else(|| anyhow::anyhow!("the validation scores lost their column"))?;
-    Ok(Some(calibrate_soft_vote(
-        &set,
-        score,
-        n.min(8),
-        &EvalConfig::default(),
-    )?))
-}
-
-/// The soft vote's calibration overall and, for several answer kinds, per kind: on the final
-/// run's validation problems, or with folds on every problem scored out of fold.
-fn calibrations(
-    cols: &[Collection],
-    data: &ConcatFeatures<'_>,
-    outcome: &train::TrainOutcome,
-    folds: &[train::TrainOutcome],
-    quiet: bool,
-) -> anyhow::Result<(
-    Option<SoftVoteCalibration>,
-    std::collections::BTreeMap<String, SoftVoteCalibration>,
-)> {
-    let scorers: Vec<(&Head, &[u64])> = if folds.is_empty() {
-        vec![(&outcome.head, &outcome.summary.val_groups[..])]
-    } else {
-        folds
-            .iter()
-            .map(|o| (&o.head, &o.summary.val_groups[..]))
-            .collect()
-    };
-    let how = if folds.is_empty() { "" } else { " out of fold" };
-    let overall = calibrate(cols, data, &scorers, None)
-        .context("calibrating the soft vote on the validation problems")?;
-    if let Some(fit) = &overall {
-        say_fit(quiet, how, fit);
-    }
-    let mut kinds: Vec<&'static str> = cols
-        .iter()
-        .map(|c| c.manifest.task.answer_kind().name())
-        .collect();
-    kinds.sort_unstable();
-    kinds.dedup();
-    let mut by_kind = std::collections::BTreeMap::new();
-    if kinds.len() > 1 {
-        for kind in kinds {
-            let fit = calibrate(cols, data, &scorers, Some(kind))
-                .with_context(|| format!("calibrating the soft vote on {kind} questions"))?;
-            if let Some(fit) = fit {
-                say_fit(quiet, &format!("{how} for {kind} questions"), &fit);
-                by_kind.insert(kind.to_string(), fit.calibration);
-            }
-        }
-    }
-    Ok((overall.map(|f| f.calibration), by_kind))
+    Ok((records, scores))
 }
 
 /// Prints a calibration and its accuracy curve (stderr).

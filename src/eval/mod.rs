@@ -79,6 +79,7 @@
 //! ```
 //! Accuracies are fractions in [0, 1]. AUCs count ties as 1/2.
 
+mod calibrate;
 mod estimate;
 mod input;
 mod plot;
@@ -88,6 +89,9 @@ mod report;
 
 /// The crate's one AUC, shared with training (see [`crate::head::auc`]).
 pub use crate::head::auc;
+pub use calibrate::{
+    calibrate_soft_vote, calibrate_soft_vote_by_kind, KindFits, SoftVoteFit, SOFT_VOTE_GRID,
+};
 pub use estimate::{
     answered_argmax_win_probabilities, argmax_win_probabilities, binomial, expected_accuracy,
     expected_answered_argmax, expected_argmax, expected_oracle, expected_random,
@@ -259,66 +263,6 @@ impl EvalConfig {
         self.seed = seed;
         self
     }
-}
-
-/// Sharpness values the soft vote is calibrated over: 0 is majority vote; the last stands for
-/// "the head decides" (a score lead of 0.1 outweighs e^6.4 = 600 votes).
-pub const SOFT_VOTE_GRID: [f64; 9] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0];
-
-/// A calibrated soft vote and the accuracy curve it was chosen from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SoftVoteFit {
-    /// The choice.
-    pub calibration: crate::head::SoftVoteCalibration,
-    /// (sharpness, expected Best-of-k accuracy) for every grid value.
-    pub curve: Vec<(f64, f64)>,
-}
-
-/// The soft-vote sharpness with the best expected Best-of-`k` accuracy on `set` for score column
-/// `score`, over [`SOFT_VOTE_GRID`]; ties (within 1e-9) go to the smaller sharpness. Also returns
-/// majority's and the argmax's accuracy on the same subsets, and the accuracy per grid value.
-pub fn calibrate_soft_vote(
-    set: &ProblemSet,
-    score: usize,
-    k: usize,
-    config: &EvalConfig,
-) -> Result<SoftVoteFit, EvalError> {
-    use crate::select::{NamedSelector, Selector};
-    let mut selectors = vec![
-        NamedSelector::new("majority", Selector::Majority),
-        NamedSelector::new("argmax", Selector::Argmax { score }),
-    ];
-    for (g, &beta) in SOFT_VOTE_GRID.iter().enumerate() {
-        selectors.push(NamedSelector::new(
-            format!("soft{g}"),
-            Selector::SoftVote { score, beta },
-        ));
-    }
-    let report = evaluate(set, &selectors, &config.clone().with_ks(vec![k]))?;
-    let row = report.rows.first().ok_or(EvalError::NoProblems)?;
-    let acc = |i: usize| row.cells[i].expected;
-    let curve: Vec<(f64, f64)> = SOFT_VOTE_GRID
-        .iter()
-        .enumerate()
-        .map(|(g, &b)| (b, acc(2 + g)))
-        .collect();
-    let (mut beta, mut best) = curve[0];
-    for &(b, a) in &curve[1..] {
-        if a > best + 1e-9 {
-            (beta, best) = (b, a);
-        }
-    }
-    Ok(SoftVoteFit {
-        calibration: crate::head::SoftVoteCalibration {
-            beta,
-            k,
-            problems: row.problems,
-            accuracy: best,
-            majority: acc(0),
-            argmax: acc(1),
-        },
-        curve,
-    })
 }
 
 #[cfg(test)]

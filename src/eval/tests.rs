@@ -929,3 +929,35 @@ fn plot_rejects_unknown_formats_and_empty_reports() {
     let e = plot(&report, &dir.path().join("x.svg"), &PlotOptions::default()).unwrap_err();
     assert!(matches!(e, PlotError::Empty));
 }
+
+#[test]
+fn the_soft_vote_calibrates_towards_the_head_that_knows_and_splits_by_kind() {
+    // A head that always ranks the correct candidates first: the sharpest grid value wins (or
+    // ties it), and it beats majority vote.
+    let (records, heads) = synthetic(30, 8, 7);
+    let set = ProblemSet::from_records(&records, &heads[..1]).unwrap();
+    let fit = calibrate_soft_vote(
+        &set,
+        set.score_index("perfect").unwrap(),
+        8,
+        &EvalConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(fit.curve.len(), SOFT_VOTE_GRID.len());
+    assert!(fit.calibration.beta > 0.0, "{fit:?}");
+    assert!(
+        fit.calibration.accuracy >= fit.calibration.majority,
+        "{fit:?}"
+    );
+    assert!(fit.calibration.accuracy >= fit.curve[0].1 - 1e-12);
+    // By kind: even problems one kind, odd the other; each kind's fit sees only its problems.
+    let kind_of = |p: u64| if p % 2 == 0 { "number" } else { "yes-no" };
+    let fits = calibrate_soft_vote_by_kind(&records, &heads[0], &kind_of).unwrap();
+    assert_eq!(fits.overall.as_ref().unwrap().calibration.problems, 30);
+    assert_eq!(fits.by_kind.len(), 2);
+    assert_eq!(fits.by_kind["number"].calibration.problems, 15);
+    assert_eq!(fits.by_kind["yes-no"].calibration.problems, 15);
+    // One kind only: no per-kind fits.
+    let one = calibrate_soft_vote_by_kind(&records, &heads[0], &|_| "number").unwrap();
+    assert!(one.by_kind.is_empty());
+}
