@@ -144,7 +144,8 @@ impl Default for PromptPolicy {
 impl PromptPolicy {
     /// The policy a head implies: its instruction, and its training task's answer kind and
     /// worked examples; without a head, `task`'s (with its default parameters); else plain
-    /// questions with numeric answers.
+    /// questions with numeric answers and the general worked examples
+    /// ([`crate::tasks::worked_examples`]).
     pub fn for_head(head: Option<&Head>, task: Option<&TaskSpec>) -> Self {
         let head_task: Option<TaskSpec> = head
             .and_then(|h| h.spec().training.as_ref())
@@ -157,7 +158,7 @@ impl PromptPolicy {
             instruction: head
                 .and_then(|h| h.spec().instruction.clone())
                 .or_else(|| spec.map(|t| t.instruction().to_string())),
-            examples: spec.map(TaskSpec::examples).unwrap_or_default(),
+            examples: spec.map_or_else(|| crate::tasks::worked_examples(None), TaskSpec::examples),
             answer_kind: spec.map_or(AnswerKind::Number, TaskSpec::answer_kind),
             template: TemplateChoice::Auto,
             task: spec.map(|t| t.name().to_string()),

@@ -332,7 +332,7 @@ fn ask_on_a_base_model_uses_the_completion_format_and_stops() {
             "-n",
             "4",
             "--max-tokens",
-            "64",
+            "128",
             "--json",
             "-m",
             model.to_str().unwrap(),

@@ -189,8 +189,8 @@ pub fn problem(spec: &ArithmeticSpec, index: usize) -> Result<Problem, TaskError
     Ok(draw(spec, index))
 }
 
-/// Problem `index` of a validated spec.
-fn draw(spec: &ArithmeticSpec, index: usize) -> Problem {
+/// The expression of problem `index` of a validated spec.
+fn draw_expr(spec: &ArithmeticSpec, index: usize) -> Expr {
     let mut rng = Rng::derive(spec.seed, index as u64);
     let mut expr = Expr::draw(spec, &mut rng);
     for _ in 1..MAX_DRAWS {
@@ -199,6 +199,12 @@ fn draw(spec: &ArithmeticSpec, index: usize) -> Problem {
         }
         expr = Expr::draw(spec, &mut rng);
     }
+    expr
+}
+
+/// Problem `index` of a validated spec.
+fn draw(spec: &ArithmeticSpec, index: usize) -> Problem {
+    let expr = draw_expr(spec, index);
     Problem {
         id: format!("arith-{}-{index}", spec.seed),
         question: format!("What is {expr}?"),
@@ -206,26 +212,143 @@ fn draw(spec: &ArithmeticSpec, index: usize) -> Problem {
     }
 }
 
-/// Worked examples with the spec's operators and sizes, drawn with [`super::EXAMPLE_SEED`].
+/// Worked examples with the spec's operators and sizes, drawn with [`super::EXAMPLE_SEED`] and
+/// of different shapes ([`super::pick_examples`]). Each
+/// answer works the problem out in a few steps before "The answer is" ([`Expr::worked`]), so a
+/// base model's candidates reason rather than state one formula line.
 pub fn examples(spec: &ArithmeticSpec) -> Vec<super::Example> {
     let mut shots = spec.clone();
     shots.seed = super::EXAMPLE_SEED;
     if shots.validate().is_err() {
         return Vec::new();
     }
-    (0..super::FEW_SHOT)
-        .map(|i| {
-            let p = draw(&shots, i);
-            let expr = p
-                .question
-                .trim_start_matches("What is ")
-                .trim_end_matches('?');
-            super::Example {
-                answer: format!("{expr} = {}. The answer is {}.", p.reference, p.reference),
-                question: p.question,
-            }
+    // Shape: the operators, and the most digits of a number after the first.
+    let shape = |e: &Expr| {
+        let digits = e.numbers[1..].iter().map(|x| x.to_string().len()).max();
+        vec![format!("{:?}", e.ops), format!("{digits:?}")]
+    };
+    super::pick_examples(|i| draw_expr(&shots, i), shape)
+        .into_iter()
+        .map(|expr| super::Example {
+            question: format!("What is {expr}?"),
+            answer: expr.worked(),
         })
         .collect()
+}
+
+/// The nonzero place-value parts of `x` from the largest (`128` gives 100, 20, 8), or `x` alone
+/// when it has one part or more than three (a step per digit would not help then).
+fn place_parts(x: i128) -> Vec<i128> {
+    let mut parts = Vec::new();
+    let mut rest = x;
+    let mut unit = 1i128;
+    while rest > 0 {
+        let digit = rest % 10;
+        if digit != 0 {
+            parts.push(digit * unit);
+        }
+        rest /= 10;
+        unit *= 10;
+    }
+    parts.reverse();
+    if parts.len() > 3 || parts.is_empty() {
+        vec![x]
+    } else {
+        parts
+    }
+}
+
+/// How `r ± b` (`sign` 1 or -1) is worked in steps: a number of several digits by its place
+/// values (`+ 38` as `+ 30 + 8`); a single digit that crosses a ten through that ten (`77 + 9`
+/// as `77 + 3 + 6`, `83 - 7` as `83 - 3 - 4`); anything else (a product just computed, a
+/// negative running value) in one step.
+fn term_parts(r: i128, sign: i128, b: i128, as_written: bool) -> Vec<i128> {
+    if !as_written {
+        return vec![b];
+    }
+    let parts = place_parts(b);
+    if parts.len() > 1 || b >= 10 || r <= 0 {
+        return parts;
+    }
+    let ones = r % 10;
+    let first = if sign > 0 { 10 - ones } else { ones };
+    if ones != 0 && b > first {
+        vec![first, b - first]
+    } else {
+        vec![b]
+    }
+}
+
+/// `r ± parts...` as steps, each a sentence `r ± part = r'.`; returns the result.
+fn add_steps(r: i128, sign: i128, parts: &[i128], steps: &mut Vec<String>) -> i128 {
+    let symbol = if sign < 0 { '-' } else { '+' };
+    let mut r = r;
+    for &part in parts {
+        let next = r + sign * part;
+        steps.push(format!("{r} {symbol} {part} = {next}."));
+        r = next;
+    }
+    r
+}
+
+impl Expr {
+    /// The problem worked out step by step, then "The answer is V.": products first (a
+    /// multi-digit factor split into its place values, then added up), then the sums and
+    /// differences from left to right, each number added or subtracted by its place values.
+    /// `47 + 38` gives "47 + 38 = 47 + 30 + 8. 47 + 30 = 77. 77 + 8 = 85. The answer is 85."
+    fn worked(&self) -> String {
+        let mut steps = Vec::new();
+        // Terms of the sum with their signs, each a product of one or more numbers.
+        let mut terms: Vec<(i128, Vec<i128>)> = vec![(1, vec![self.numbers[0]])];
+        for (op, &x) in self.ops.iter().zip(&self.numbers[1..]) {
+            match op {
+                ArithOp::Mul => terms.last_mut().expect("one term").1.push(x),
+                ArithOp::Add => terms.push((1, vec![x])),
+                ArithOp::Sub => terms.push((-1, vec![x])),
+            }
+        }
+        let mul = ArithOp::Mul.symbol();
+        let mut values = Vec::with_capacity(terms.len());
+        for (_, factors) in &terms {
+            let mut p = factors[0];
+            for &f in &factors[1..] {
+                let parts = place_parts(f);
+                if parts.len() > 1 {
+                    let products: Vec<i128> = parts.iter().map(|&q| p * q).collect();
+                    for (&q, &pq) in parts.iter().zip(&products) {
+                        steps.push(format!("{p} {mul} {q} = {pq}."));
+                    }
+                    let sum: i128 = products.iter().sum();
+                    let shown: Vec<String> = products.iter().map(i128::to_string).collect();
+                    steps.push(format!("{} = {sum}.", shown.join(" + ")));
+                    p = sum;
+                } else {
+                    let next = p * f;
+                    steps.push(format!("{p} {mul} {f} = {next}."));
+                    p = next;
+                }
+            }
+            values.push(p);
+        }
+        let mut r = values[0];
+        for ((sign, factors), &v) in terms.iter().zip(&values).skip(1) {
+            // A number as written is split; a product just computed is not.
+            let parts = term_parts(r, *sign, v, factors.len() == 1);
+            if steps.is_empty() && parts.len() > 1 {
+                // The first sum or difference: say how it is split first.
+                let symbol = if *sign < 0 { '-' } else { '+' };
+                let split: Vec<String> = parts.iter().map(i128::to_string).collect();
+                steps.push(format!(
+                    "{r} {symbol} {v} = {r} {symbol} {}.",
+                    split.join(&format!(" {symbol} "))
+                ));
+            }
+            r = add_steps(r, *sign, &parts, &mut steps);
+        }
+        debug_assert_eq!(r, self.value());
+        steps.push(format!("The answer is {r}."));
+        steps.join(" ")
+    }
 }
 
 /// All `spec.count` problems.
@@ -237,6 +360,111 @@ pub fn generate(spec: &ArithmeticSpec) -> Result<Vec<Problem>, TaskError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worked_answers_go_step_by_step() {
+        let e = |numbers: Vec<i128>, ops: Vec<ArithOp>| Expr { numbers, ops }.worked();
+        use ArithOp::*;
+        assert_eq!(
+            e(vec![47, 38], vec![Add]),
+            "47 + 38 = 47 + 30 + 8. 47 + 30 = 77. 77 + 8 = 85. The answer is 85."
+        );
+        assert_eq!(
+            e(vec![47, 8], vec![Add]),
+            "47 + 8 = 47 + 3 + 5. 47 + 3 = 50. 50 + 5 = 55. The answer is 55."
+        );
+        assert_eq!(e(vec![41, 8], vec![Add]), "41 + 8 = 49. The answer is 49.");
+        assert_eq!(
+            e(vec![83, 7], vec![Sub]),
+            "83 - 7 = 83 - 3 - 4. 83 - 3 = 80. 80 - 4 = 76. The answer is 76."
+        );
+        assert_eq!(e(vec![5, 5], vec![Add]), "5 + 5 = 10. The answer is 10.");
+        assert_eq!(
+            e(vec![50, 20], vec![Sub]),
+            "50 - 20 = 30. The answer is 30."
+        );
+        assert_eq!(
+            e(vec![5, 37], vec![Sub]),
+            "5 - 37 = 5 - 30 - 7. 5 - 30 = -25. -25 - 7 = -32. The answer is -32."
+        );
+        assert_eq!(
+            e(vec![10, 3, 4, 2], vec![Sub, Mul, Add]),
+            "3 \u{00d7} 4 = 12. 10 - 12 = -2. -2 + 2 = 0. The answer is 0."
+        );
+        assert_eq!(
+            e(vec![6, 23], vec![Mul]),
+            "6 \u{00d7} 20 = 120. 6 \u{00d7} 3 = 18. 120 + 18 = 138. The answer is 138."
+        );
+        assert_eq!(
+            e(vec![347, 128], vec![Sub]),
+            "347 - 128 = 347 - 100 - 20 - 8. 347 - 100 = 247. 247 - 20 = 227. 227 - 8 = 219. \
+             The answer is 219."
+        );
+        // Four or more place values: one step.
+        assert_eq!(
+            e(vec![1234, 1], vec![Add]),
+            "1234 + 1 = 1235. The answer is 1235."
+        );
+        assert_eq!(
+            e(vec![1, 1234], vec![Add]),
+            "1 + 1234 = 1235. The answer is 1235."
+        );
+    }
+
+    #[test]
+    fn worked_answers_end_with_the_value_for_every_shape() {
+        for (seed, ops, operands, digits) in [
+            (1, vec![ArithOp::Add, ArithOp::Sub], (2, 2), (1, 2)),
+            (
+                2,
+                vec![ArithOp::Add, ArithOp::Sub, ArithOp::Mul],
+                (2, 4),
+                (1, 3),
+            ),
+            (3, vec![ArithOp::Mul], (2, 3), (1, 2)),
+            (4, vec![ArithOp::Sub], (2, 4), (1, 5)),
+        ] {
+            let spec = ArithmeticSpec {
+                seed,
+                ops,
+                operands: IntRange::new(operands.0, operands.1),
+                digits: IntRange::new(digits.0, digits.1),
+                allow_negative: true,
+                ..ArithmeticSpec::default()
+            };
+            for i in 0..200 {
+                let x = draw_expr(&spec, i);
+                let w = x.worked();
+                assert!(
+                    w.ends_with(&format!("The answer is {}.", x.value())),
+                    "{x} -> {w}"
+                );
+                // Every step is true arithmetic.
+                for step in w.split(". ").filter(|s| s.contains('=')) {
+                    let step = step.trim_end_matches('.');
+                    let (lhs, rhs) = step.rsplit_once(" = ").unwrap();
+                    let rhs: i128 = rhs.parse().unwrap_or_else(|_| {
+                        // "a + b = a + 30 + 8": the split restates the sum.
+                        eval_flat(rhs)
+                    });
+                    assert_eq!(eval_flat(lhs), rhs, "{x}: {step}");
+                }
+            }
+        }
+    }
+
+    /// Evaluates "a op b op c" with the usual precedence, through the generator's own `Expr`.
+    fn eval_flat(text: &str) -> i128 {
+        let mut numbers = Vec::new();
+        let mut ops = Vec::new();
+        let mut tokens = text.split(' ');
+        numbers.push(tokens.next().unwrap().parse().unwrap());
+        while let (Some(op), Some(x)) = (tokens.next(), tokens.next()) {
+            ops.push(ArithOp::from_char(op.chars().next().unwrap()).unwrap());
+            numbers.push(x.parse().unwrap());
+        }
+        Expr { numbers, ops }.value()
+    }
 
     #[test]
     fn precedence_and_rendering() {

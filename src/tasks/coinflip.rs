@@ -128,33 +128,55 @@ fn draw(spec: &CoinflipSpec, index: usize) -> Problem {
     }
 }
 
-/// Worked examples with the spec's numbers of people, drawn with [`super::EXAMPLE_SEED`].
+/// Worked examples with the spec's numbers of people, drawn with [`super::EXAMPLE_SEED`] and of
+/// different shapes ([`super::pick_examples`]). Each
+/// answer follows the coin person by person before "The answer is" ([`worked`]), so a base
+/// model's candidates reason rather than guess the parity in one word.
 pub fn examples(spec: &CoinflipSpec) -> Vec<super::Example> {
     let mut shots = spec.clone();
     shots.seed = super::EXAMPLE_SEED;
     if shots.validate().is_err() {
         return Vec::new();
     }
-    (0..super::FEW_SHOT)
-        .map(|i| {
-            let p = draw(&shots, i);
-            let flips = p.question.matches(" flips the coin.").count();
-            let times = if flips == 1 { "time" } else { "times" };
-            let (parity, side) = if flips % 2 == 0 {
-                ("even", "heads")
-            } else {
-                ("odd", "tails")
-            };
-            let word = if p.reference == "yes" { "Yes" } else { "No" };
-            super::Example {
-                answer: format!(
-                    "{word}. The coin was flipped {flips} {times}, an {parity} number, so it is {side} up. The answer is {}.",
-                    p.reference
-                ),
-                question: p.question,
-            }
+    // Shape: the answer with whether some but not all people flip, as one feature.
+    let shape = |p: &Problem| {
+        let flips = p.question.matches(" flips the coin.").count();
+        let people = p.question.matches(" the coin.").count();
+        vec![(p.reference.clone(), flips > 0 && flips < people)]
+    };
+    super::pick_examples(|i| draw(&shots, i), shape)
+        .into_iter()
+        .map(|p| super::Example {
+            answer: worked(&p.question),
+            question: p.question,
         })
         .collect()
+}
+
+/// A CoinFlip question worked out person by person: "The coin starts heads up. Ka flips it, so
+/// it is tails up. Ira does not flip it, so it stays tails up. It ends tails up, so the answer
+/// is no."
+fn worked(question: &str) -> String {
+    let mut heads = true;
+    let side = |h: bool| if h { "heads" } else { "tails" };
+    let mut steps = vec!["The coin starts heads up.".to_string()];
+    for sentence in question.split(". ") {
+        if let Some(name) = sentence.strip_suffix(" flips the coin") {
+            heads = !heads;
+            steps.push(format!("{name} flips it, so it is {} up.", side(heads)));
+        } else if let Some(name) = sentence.strip_suffix(" does not flip the coin") {
+            steps.push(format!(
+                "{name} does not flip it, so it stays {} up.",
+                side(heads)
+            ));
+        }
+    }
+    let answer = if heads { "yes" } else { "no" };
+    steps.push(format!(
+        "It ends {} up, so the answer is {answer}.",
+        side(heads)
+    ));
+    steps.join(" ")
 }
 
 /// All `spec.count` problems.
@@ -166,6 +188,31 @@ pub fn generate(spec: &CoinflipSpec) -> Result<Vec<Problem>, TaskError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worked_answers_follow_the_coin() {
+        let q = "A coin is heads up. Ka flips the coin. Ira does not flip the coin. Tom flips the \
+                 coin. Is the coin still heads up? Note that \"flip\" here means \"reverse\".";
+        assert_eq!(
+            worked(q),
+            "The coin starts heads up. Ka flips it, so it is tails up. Ira does not flip it, so it \
+             stays tails up. Tom flips it, so it is heads up. It ends heads up, so the answer is yes."
+        );
+        let spec = CoinflipSpec {
+            people: IntRange::new(1, 6),
+            ..CoinflipSpec::default()
+        };
+        for i in 0..100 {
+            let p = draw(&spec, i);
+            let w = worked(&p.question);
+            assert!(
+                w.ends_with(&format!("the answer is {}.", p.reference)),
+                "{w}"
+            );
+            let people = p.question.matches(" the coin.").count();
+            assert_eq!(w.matches(" flip").count(), people, "{w}");
+        }
+    }
 
     /// Re-derives the label from the text alone.
     fn label_from_text(question: &str) -> &'static str {

@@ -64,6 +64,7 @@ pub mod answer;
 pub mod arithmetic;
 pub mod coinflip;
 pub mod error;
+pub mod examples;
 pub mod gsm8k;
 pub mod jsonl;
 mod latex;
@@ -86,6 +87,7 @@ pub use answer::AnswerKind;
 pub use arithmetic::{ArithOp, ArithmeticSpec};
 pub use coinflip::CoinflipSpec;
 pub use error::TaskError;
+pub use examples::worked_examples;
 pub use jsonl::JsonlSpec;
 pub use source::FileSpec;
 pub use spec::{BuiltTask, SpecDefaults, TaskSpec};
@@ -109,6 +111,53 @@ pub const FEW_SHOT: usize = 3;
 /// The seed generated tasks draw their worked examples with. Collections use other seeds (a
 /// collection with this seed would see its first problems among the examples).
 pub const EXAMPLE_SEED: u64 = 0x005E_ED0F_5107;
+
+/// Draws tried when choosing worked examples (see [`pick_examples`]).
+const EXAMPLE_DRAWS: usize = 64;
+
+/// [`FEW_SHOT`] worked examples of different shapes: problems `0, 1, ...` of a task drawn with
+/// [`EXAMPLE_SEED`] (`draw(i)`) are taken, among the first [`EXAMPLE_DRAWS`], when some feature
+/// of their `shape` has a value not seen yet; then, if too few were new, the rest in order. So
+/// the examples show e.g. a sum and a difference, a one-digit and a two-digit number, not
+/// three sums alike.
+pub(crate) fn pick_examples<T, K: PartialEq>(
+    draw: impl Fn(usize) -> T,
+    shape: impl Fn(&T) -> Vec<K>,
+) -> Vec<T> {
+    let mut picked: Vec<(usize, T)> = Vec::new();
+    let mut seen: Vec<Vec<K>> = Vec::new();
+    for i in 0..EXAMPLE_DRAWS {
+        if picked.len() == FEW_SHOT {
+            break;
+        }
+        let x = draw(i);
+        let features = shape(&x);
+        let new = features
+            .iter()
+            .enumerate()
+            .any(|(j, k)| seen.get(j).is_none_or(|s| !s.contains(k)));
+        if new {
+            for (j, k) in features.into_iter().enumerate() {
+                if seen.len() <= j {
+                    seen.push(Vec::new());
+                }
+                if !seen[j].contains(&k) {
+                    seen[j].push(k);
+                }
+            }
+            picked.push((i, x));
+        }
+    }
+    let mut i = 0;
+    while picked.len() < FEW_SHOT && i < EXAMPLE_DRAWS {
+        if !picked.iter().any(|(j, _)| *j == i) {
+            picked.push((i, draw(i)));
+        }
+        i += 1;
+    }
+    picked.sort_by_key(|(i, _)| *i);
+    picked.into_iter().map(|(_, x)| x).collect()
+}
 
 /// The outcome of checking one candidate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -57,12 +57,15 @@ impl TaskSpec {
     /// Worked examples for few-shot prompts (the completion format for base models): generated
     /// tasks draw [`super::FEW_SHOT`] problems from their own parameters with a fixed seed, so the
     /// examples do not depend on the collection's seed or count and `ask` can rebuild them from
-    /// the task recorded in a head. File-based tasks have none (zero-shot).
+    /// the task recorded in a head. File-based tasks get the worked examples of their answer
+    /// kind ([`super::worked_examples`]; none for math, choice and exact answers).
     pub fn examples(&self) -> Vec<super::Example> {
         match self {
             Self::Arithmetic(a) => arithmetic::examples(a),
             Self::Coinflip(c) => coinflip::examples(c),
-            Self::Gsm8k(_) | Self::Math(_) | Self::Jsonl(_) => Vec::new(),
+            Self::Gsm8k(_) | Self::Math(_) | Self::Jsonl(_) => {
+                super::worked_examples(Some(self.answer_kind()))
+            }
         }
     }
 

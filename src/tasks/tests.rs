@@ -856,8 +856,10 @@ fn worked_examples_are_right_by_the_tasks_own_checker() {
             .unwrap();
         assert_eq!(other.examples(), shots, "{text}");
     }
+    // File tasks get the worked examples of their answer kind.
     let gsm: TaskSpec = "gsm8k:path=no-such-file.jsonl".parse().unwrap();
-    assert!(gsm.examples().is_empty());
+    assert_eq!(gsm.examples(), worked_examples(Some(AnswerKind::Number)));
+    assert_eq!(gsm.examples().len(), FEW_SHOT);
 }
 
 /// The reference of a generated question, recomputed independently of the generator.
@@ -905,4 +907,33 @@ fn prompt_messages_match_the_task_prompt_for_chat_and_add_shots_for_completion()
     // Without an instruction there is no system paragraph.
     let bare = prompt_messages(None, &[], "Q?", PromptFormat::Completion);
     assert_eq!(bare, vec![ChatMessage::user("Q?")]);
+}
+
+#[test]
+fn default_worked_examples_differ_in_shape_and_reason_in_steps() {
+    let arith: TaskSpec = "arithmetic".parse().unwrap();
+    let shots = arith.examples();
+    assert!(
+        shots.iter().any(|e| e.question.contains(" + ")),
+        "{shots:?}"
+    );
+    assert!(
+        shots.iter().any(|e| e.question.contains(" - ")),
+        "{shots:?}"
+    );
+    // Some answer takes several steps before "The answer is".
+    assert!(
+        shots.iter().any(|e| e.answer.matches(" = ").count() >= 3),
+        "{shots:?}"
+    );
+    let coin: TaskSpec = "coinflip".parse().unwrap();
+    let shots = coin.examples();
+    let answers: Vec<bool> = shots.iter().map(|e| e.answer.ends_with("yes.")).collect();
+    assert!(
+        answers.contains(&true) && answers.contains(&false),
+        "{shots:?}"
+    );
+    for e in &shots {
+        assert!(e.answer.starts_with("The coin starts heads up."), "{e:?}");
+    }
 }
