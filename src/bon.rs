@@ -122,6 +122,10 @@ impl FromStr for Selection {
 pub struct PromptPolicy {
     /// Instruction placed before the question.
     pub instruction: Option<String>,
+    /// Instructions for questions of one answer kind, replacing [`Self::instruction`] for them
+    /// (a general head trained on families asked each their own way). See
+    /// [`Self::instruction_for`].
+    pub instruction_by_kind: std::collections::BTreeMap<AnswerKind, String>,
     /// Worked examples (the completion format for base models uses them).
     pub examples: Vec<Example>,
     /// How final answers are read from candidate text.
@@ -142,6 +146,14 @@ impl Default for PromptPolicy {
 }
 
 impl PromptPolicy {
+    /// The instruction for a question of answer kind `kind`: its own, else the general one.
+    pub fn instruction_for(&self, kind: AnswerKind) -> Option<&str> {
+        self.instruction_by_kind
+            .get(&kind)
+            .or(self.instruction.as_ref())
+            .map(String::as_str)
+    }
+
     /// The policy a head implies: its instruction, and its training task's answer kind and
     /// worked examples; without a head, `task`'s (with its default parameters); else plain
     /// questions with numeric answers and the general worked examples
@@ -158,6 +170,9 @@ impl PromptPolicy {
             instruction: head
                 .and_then(|h| h.spec().instruction.clone())
                 .or_else(|| spec.map(|t| t.instruction().to_string())),
+            instruction_by_kind: head
+                .map(|h| h.spec().instruction_by_kind.clone())
+                .unwrap_or_default(),
             examples: spec.map_or_else(|| crate::tasks::worked_examples(None), TaskSpec::examples),
             answer_kind: spec.map_or(AnswerKind::Number, TaskSpec::answer_kind),
             template: TemplateChoice::Auto,
@@ -479,8 +494,13 @@ impl BestOfN {
                 "the question is empty (or only white space)".into(),
             ));
         }
+        let kind = if self.policy.answer_kind_from_question {
+            AnswerKind::for_question(&last.content)
+        } else {
+            self.policy.answer_kind
+        };
         let prompt = self.engine.prepare_prompt(
-            self.policy.instruction.as_deref(),
+            self.policy.instruction_for(kind),
             &self.policy.examples,
             &request.conversation,
             &self.policy.template,
@@ -492,11 +512,6 @@ impl BestOfN {
             }
             None => opts = opts.with_features(FeatureRequest::None),
         }
-        let kind = if self.policy.answer_kind_from_question {
-            AnswerKind::for_question(&last.content)
-        } else {
-            self.policy.answer_kind
-        };
         let driven = drive(
             &self.engine,
             self.head.as_ref(),
@@ -870,6 +885,29 @@ mod tests {
             choose(Selection::Swift, &none, &lp, &swift, &[false; 3], None).unwrap(),
             0
         );
+    }
+
+    #[test]
+    fn a_policy_asks_each_answer_kind_its_own_way() {
+        let mut spec = crate::head::test_util::spec("0", true, crate::head::Normalization::Rms);
+        spec.instruction = Some("Solve it.".into());
+        spec.instruction_by_kind =
+            std::collections::BTreeMap::from([(AnswerKind::YesNo, "Yes or no.".to_string())]);
+        let f = spec.width();
+        let head = Head::new(spec, vec![0.0; 2 * f], vec![0.0; 2], None).unwrap();
+        let policy = PromptPolicy::for_head(Some(&head), None);
+        assert_eq!(
+            policy.instruction_for(AnswerKind::YesNo),
+            Some("Yes or no.")
+        );
+        assert_eq!(
+            policy.instruction_for(AnswerKind::Number),
+            Some("Solve it.")
+        );
+        // Without a head or task: no instruction, and the general worked examples.
+        let plain = PromptPolicy::default();
+        assert_eq!(plain.instruction_for(AnswerKind::YesNo), None);
+        assert_eq!(plain.examples, crate::tasks::worked_examples(None));
     }
 
     #[test]

@@ -419,6 +419,7 @@ fn write_head(dir: &std::path::Path, notes: &str) -> std::path::PathBuf {
         gate: true,
         eos: swift_bon::features::EosRule::Include,
         instruction: None,
+        instruction_by_kind: Default::default(),
         training: None,
         notes: Some(notes.to_string()),
     };

@@ -86,6 +86,7 @@ fn tiny_head(gate: bool, norm: Normalization) -> Head {
         gate,
         eos: swift_bon::features::EosRule::Include,
         instruction: Some("Answer.".into()),
+        instruction_by_kind: Default::default(),
         training: None,
         notes: Some("fuzz seed".into()),
     };

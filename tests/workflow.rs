@@ -223,3 +223,85 @@ fn a_head_for_another_model_is_refused() {
     assert!(err.contains("llama") && err.contains("gemma3"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A general head over families asked their own way records one instruction per answer kind,
+/// and `train` refuses two collections of one kind asked two ways.
+#[test]
+fn a_general_head_records_an_instruction_per_answer_kind() {
+    let model = common::smollm2();
+    let _serial = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let collect = |name: &str, task: &str| {
+        let out = dir.path().join(name);
+        swift_bon(&[
+            "collect",
+            "--task",
+            task,
+            "-n",
+            "2",
+            "--max-tokens",
+            "12",
+            "--layers",
+            "last:1",
+            "--out",
+            s(&out),
+            "-q",
+            "-m",
+            s(&model),
+        ]);
+        out
+    };
+    let arith = collect(
+        "arith",
+        r#"{"task":"arithmetic","count":4,"seed":3,"instruction":"Add them up."}"#,
+    );
+    let coin = collect("coin", r#"{"task":"coinflip","count":4,"seed":3}"#);
+    let head = dir.path().join("general");
+    swift_bon(&[
+        "train",
+        "--data",
+        s(&arith),
+        "--data",
+        s(&coin),
+        "--out",
+        s(&head),
+        "--epochs",
+        "2",
+        "-q",
+    ]);
+    let yaml = std::fs::read_to_string(dir.path().join("general.yaml")).unwrap();
+    assert!(
+        yaml.contains(
+            "instruction_by_kind:\n  number: Add them up.\n  yes-no: Answer the question."
+        ),
+        "{yaml}"
+    );
+    let out = swift_bon(&["inspect", s(&head)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("for yes-no") && text.contains("for number"),
+        "{text}"
+    );
+
+    // Two arithmetic collections asked two ways: refused, naming both.
+    let other = collect("arith2", r#"{"task":"arithmetic","count":4,"seed":3}"#);
+    let out = Command::new(env!("CARGO_BIN_EXE_swift-bon"))
+        .args([
+            "train",
+            "--data",
+            s(&arith),
+            "--data",
+            s(&other),
+            "--out",
+            s(&dir.path().join("bad")),
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("arith2") && err.contains("number answers with different instructions"),
+        "{err}"
+    );
+}

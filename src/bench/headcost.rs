@@ -28,6 +28,7 @@ pub fn random_head(
         gate: true,
         eos: crate::features::EosRule::Include,
         instruction: None,
+        instruction_by_kind: Default::default(),
         training: None,
         notes: Some("random weights for benchmarking".to_string()),
     };

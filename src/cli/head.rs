@@ -63,6 +63,9 @@ pub fn run_inspect(_global: &GlobalArgs, args: InspectArgs) -> anyhow::Result<()
     if let Some(i) = &spec.instruction {
         outln!("instruction    {i}")?;
     }
+    for (kind, i) in &spec.instruction_by_kind {
+        outln!("  for {kind:<10} {i}")?;
+    }
     if let Some(t) = &spec.training {
         let yaml = serde_yaml::to_string(t)?;
         outln!("training")?;

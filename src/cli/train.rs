@@ -1,6 +1,6 @@
 //! `swift-bon train`: a SWIFT head from one collection, or a general head from several.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -12,6 +12,7 @@ use swift_bon::eval::{calibrate_soft_vote_by_kind, HeadScores, KindFits, SoftVot
 use swift_bon::features::{CandidateFeatures, ConcatFeatures, StateSpec, SubsetFeatures};
 use swift_bon::head::Head;
 use swift_bon::head::Normalization;
+use swift_bon::tasks::AnswerKind;
 use swift_bon::train::{self, KeepBy, Loss, PosWeight, TrainEvent, TrainOptions};
 
 use super::common::{progress_bar, GlobalArgs, UsageError};
@@ -19,7 +20,9 @@ use super::common::{progress_bar, GlobalArgs, UsageError};
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// A collection folder made by `swift-bon collect`. Repeat it to train one head on several
-    /// collections (task families) of the same model, states and instruction: a general head.
+    /// collections (task families) of the same model and states: a general head. Collections
+    /// with answers of one kind share an instruction; kinds may differ (the head then asks
+    /// each question with its kind's instruction).
     #[arg(long, required = true, num_args = 1)]
     pub data: Vec<PathBuf>,
     /// Output head (writes OUT.safetensors and OUT.yaml).
@@ -120,13 +123,6 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         if m.model != first.model {
             return Err(clash("model", &first.model_file, &m.model_file));
         }
-        if m.instruction != first.instruction {
-            return Err(clash(
-                "instruction",
-                &format!("{:?}", first.instruction),
-                &format!("{:?}", m.instruction),
-            ));
-        }
         if m.eos_rule != first.eos_rule {
             return Err(clash(
                 "EOS rule",
@@ -135,6 +131,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
             ));
         }
     }
+    let (instruction, instruction_by_kind) = instructions_of(&cols, &args.data)?;
     let stores = cols
         .iter()
         .zip(&args.data)
@@ -171,7 +168,8 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .with_norm(args.norm)
         .with_states(args.layers.clone())
         .with_eos(first.eos_rule)
-        .with_instruction(Some(first.instruction.clone()))
+        .with_instruction(Some(instruction))
+        .with_instruction_by_kind(instruction_by_kind)
         .with_task(Some(task))
         .with_command(Some(command))
         .with_notes(args.notes.clone());
@@ -338,6 +336,48 @@ fn say_fit(quiet: bool, what: &str, fit: &SoftVoteFit) {
 }
 
 /// The training task recorded in a head trained on several collections.
+/// The instruction a head records from its collections: one instruction when they all share
+/// it; else one per answer kind (a general head whose families were each asked their own way:
+/// `ask` and `serve` then ask every question with its kind's instruction), with the first
+/// collection's as the one for other kinds. Two collections of one kind with different
+/// instructions are refused: the head could not say which to use.
+fn instructions_of(
+    cols: &[Collection],
+    paths: &[PathBuf],
+) -> anyhow::Result<(String, BTreeMap<AnswerKind, String>)> {
+    let first = &cols[0].manifest;
+    let mut by_kind: BTreeMap<AnswerKind, (String, &PathBuf)> = BTreeMap::new();
+    for (col, path) in cols.iter().zip(paths) {
+        let m = &col.manifest;
+        let kind = m.task.answer_kind();
+        match by_kind.get(&kind) {
+            Some((other, other_path)) if *other != m.instruction => {
+                return Err(UsageError(format!(
+                    "{} and {} ask questions with {kind} answers with different instructions ({other:?} vs {:?}): \
+                     a head records one instruction per answer kind",
+                    other_path.display(),
+                    path.display(),
+                    m.instruction
+                ))
+                .into())
+            }
+            Some(_) => {}
+            None => {
+                by_kind.insert(kind, (m.instruction.clone(), path));
+            }
+        }
+    }
+    let shared = cols
+        .iter()
+        .all(|c| c.manifest.instruction == first.instruction);
+    let by_kind = if shared {
+        BTreeMap::new()
+    } else {
+        by_kind.into_iter().map(|(k, (i, _))| (k, i)).collect()
+    };
+    Ok((first.instruction.clone(), by_kind))
+}
+
 fn general_task_text<'a>(tasks: impl Iterator<Item = &'a str>) -> String {
     format!(
         "{}{}",

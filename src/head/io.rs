@@ -1,13 +1,14 @@
 //! Head files: `NAME.safetensors` (tensors `weight` [rows, F], `bias` [rows], and `norm.mean` /
 //! `norm.std` [F] with `standardize`) next to `NAME.yaml` (everything else).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::features::{format_state_list, EosRule, FeatureSource, StateSpec};
+use crate::tasks::AnswerKind;
 
 use super::{Head, HeadError, HeadSpec, ModelIdentity, NormStats, Normalization, TrainingInfo};
 
@@ -63,6 +64,8 @@ struct HeadYaml {
     eos: EosRule,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     instruction: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    instruction_by_kind: BTreeMap<AnswerKind, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     training: Option<TrainingInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,6 +131,7 @@ impl Head {
             gate: self.spec.gate,
             eos: self.spec.eos,
             instruction: self.spec.instruction.clone(),
+            instruction_by_kind: self.spec.instruction_by_kind.clone(),
             training: self.spec.training.clone(),
             notes: self.spec.notes.clone(),
         };
@@ -300,6 +304,7 @@ fn spec_from_yaml(meta: HeadYaml) -> Result<HeadSpec, HeadError> {
         gate: meta.gate,
         eos: meta.eos,
         instruction: meta.instruction,
+        instruction_by_kind: meta.instruction_by_kind,
         training: meta.training,
         notes: meta.notes,
     };
@@ -363,6 +368,46 @@ mod tests {
                 assert!(text.contains("format_version: 1"));
             }
         }
+    }
+
+    #[test]
+    fn instructions_per_answer_kind_round_trip_and_unknown_kinds_are_refused() {
+        let (_d, head, y, _s) = saved(Normalization::Rms, true);
+        let mut spec = head.spec().clone();
+        spec.instruction = Some("Solve it.".into());
+        spec.instruction_by_kind = BTreeMap::from([
+            (AnswerKind::Number, "Solve it.".to_string()),
+            (AnswerKind::YesNo, "Say yes or no.".to_string()),
+        ]);
+        let head = Head::new(
+            spec,
+            head.weight().to_vec(),
+            head.bias().to_vec(),
+            head.norm_stats().cloned(),
+        )
+        .unwrap();
+        head.save(&y).unwrap();
+        let text = std::fs::read_to_string(&y).unwrap();
+        assert!(
+            text.contains("instruction_by_kind:\n  number: Solve it.\n  yes-no: Say yes or no."),
+            "{text}"
+        );
+        let back = Head::load(&y).unwrap();
+        assert_eq!(back, head);
+        assert_eq!(
+            back.spec().instruction_for(AnswerKind::YesNo),
+            Some("Say yes or no.")
+        );
+        assert_eq!(
+            back.spec().instruction_for(AnswerKind::Math),
+            Some("Solve it.")
+        );
+        edit_yaml(&y, "  yes-no:", "  maybe:");
+        let err = format!("{:#}", anyhow::Error::from(Head::load(&y).unwrap_err()));
+        assert!(
+            err.contains(&y.display().to_string()) && err.contains("maybe"),
+            "{err}"
+        );
     }
 
     fn edit_yaml(y: &Path, from: &str, to: &str) {

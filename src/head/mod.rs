@@ -22,12 +22,14 @@ mod metrics;
 mod scorer;
 mod torch;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::features::{CandidateFeatures, EosRule, FeatureLayout, FeatureSource, StateSpec};
+use crate::tasks::AnswerKind;
 
 pub use error::HeadError;
 pub use io::{head_paths, FORMAT_VERSION};
@@ -207,6 +209,10 @@ pub struct HeadSpec {
     pub eos: EosRule,
     /// Instruction appended to prompts when the head was trained, if any.
     pub instruction: Option<String>,
+    /// Instructions for questions of one answer kind, where the head was trained on
+    /// collections that asked each kind its own way (a general head); [`Self::instruction`]
+    /// is for every other kind. See [`Self::instruction_for`].
+    pub instruction_by_kind: BTreeMap<AnswerKind, String>,
     /// Training provenance (absent for imported heads).
     pub training: Option<TrainingInfo>,
     /// Free-form notes.
@@ -214,6 +220,15 @@ pub struct HeadSpec {
 }
 
 impl HeadSpec {
+    /// The instruction for a question of answer kind `kind`: its own from
+    /// [`Self::instruction_by_kind`], else [`Self::instruction`].
+    pub fn instruction_for(&self, kind: AnswerKind) -> Option<&str> {
+        self.instruction_by_kind
+            .get(&kind)
+            .or(self.instruction.as_ref())
+            .map(String::as_str)
+    }
+
     /// Feature width F.
     pub fn width(&self) -> usize {
         self.layout().width()
@@ -664,6 +679,7 @@ pub(crate) mod test_util {
             gate,
             eos: EosRule::Include,
             instruction: None,
+            instruction_by_kind: Default::default(),
             training: None,
             notes: None,
         }

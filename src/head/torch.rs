@@ -819,6 +819,7 @@ pub fn import_torch_checkpoint(
         gate,
         eos: opts.eos,
         instruction: opts.instruction.clone(),
+        instruction_by_kind: Default::default(),
         training: None,
         notes: None,
     };

@@ -10,7 +10,7 @@ use super::number::{last_number, span_number};
 use super::yesno::{classify, last_statement, leading_signal, Signal};
 
 /// What kind of final answer a task asks for; decides how answers are parsed and compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum AnswerKind {

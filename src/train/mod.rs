@@ -162,6 +162,9 @@ pub struct TrainOptions {
     pub eos: EosRule,
     /// Prompt instruction used for collection (recorded in the head).
     pub instruction: Option<String>,
+    /// Instructions per answer kind, where collections of several kinds asked each its own way
+    /// (recorded in the head; see [`crate::head::HeadSpec::instruction_by_kind`]).
+    pub instruction_by_kind: std::collections::BTreeMap<crate::tasks::AnswerKind, String>,
     /// Task name (recorded).
     pub task: Option<String>,
     /// Command line (recorded).
@@ -190,6 +193,7 @@ impl Default for TrainOptions {
             cache_budget_bytes: 2 << 30,
             eos: EosRule::Include,
             instruction: None,
+            instruction_by_kind: Default::default(),
             task: None,
             command: None,
             notes: None,
@@ -247,6 +251,8 @@ with! {
     with_eos: eos: EosRule;
     /// Sets the instruction to record.
     with_instruction: instruction: Option<String>;
+    /// Sets the instructions per answer kind to record.
+    with_instruction_by_kind: instruction_by_kind: std::collections::BTreeMap<crate::tasks::AnswerKind, String>;
     /// Sets the task name to record.
     with_task: task: Option<String>;
     /// Sets the command line to record.
@@ -858,6 +864,7 @@ pub fn train(
         gate: opts.gate,
         eos: opts.eos,
         instruction: opts.instruction.clone(),
+        instruction_by_kind: opts.instruction_by_kind.clone(),
         training: Some(training),
         notes: opts.notes.clone(),
     };
