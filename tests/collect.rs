@@ -208,8 +208,7 @@ fn a_base_model_collects_in_the_completion_format_and_records_its_stop_string() 
     assert_eq!(manifest.stop, vec!["\nQuestion:".to_string()]);
     let records = collect::read_records(&dir.path().join(RECORDS_FILE)).unwrap();
     assert_eq!(records.len(), 6);
-    // Following the worked examples, candidates work the problem out in a few steps and reach
-    // the next question.
+    // Following the worked examples, candidates answer in a line and reach the next question.
     let stopped = records
         .iter()
         .filter(|r| r.finish == swift_bon::dataset::FinishReason::Stop)

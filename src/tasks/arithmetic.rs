@@ -92,6 +92,9 @@ pub struct ArithmeticSpec {
     /// Allow negative results; when false a problem is redrawn (up to 64 times) until its
     /// result is non-negative.
     pub allow_negative: bool,
+    /// How the worked examples answer (the completion format's few-shot part).
+    #[serde(skip_serializing_if = "super::Worked::is_line")]
+    pub worked: super::Worked,
     /// Replaces the default instruction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instruction: Option<String>,
@@ -106,6 +109,7 @@ impl Default for ArithmeticSpec {
             operands: IntRange::new(2, 2),
             digits: IntRange::new(1, 2),
             allow_negative: false,
+            worked: super::Worked::Line,
             instruction: None,
         }
     }
@@ -213,9 +217,8 @@ fn draw(spec: &ArithmeticSpec, index: usize) -> Problem {
 }
 
 /// Worked examples with the spec's operators and sizes, drawn with [`super::EXAMPLE_SEED`] and
-/// of different shapes ([`super::pick_examples`]). Each
-/// answer works the problem out in a few steps before "The answer is" ([`Expr::worked`]), so a
-/// base model's candidates reason rather than state one formula line.
+/// of different shapes ([`super::pick_examples`]), answered in the spec's [`super::Worked`]
+/// style: one line, or in steps before "The answer is" ([`Expr::worked`]).
 pub fn examples(spec: &ArithmeticSpec) -> Vec<super::Example> {
     let mut shots = spec.clone();
     shots.seed = super::EXAMPLE_SEED;
@@ -231,7 +234,12 @@ pub fn examples(spec: &ArithmeticSpec) -> Vec<super::Example> {
         .into_iter()
         .map(|expr| super::Example {
             question: format!("What is {expr}?"),
-            answer: expr.worked(),
+            answer: match spec.worked {
+                super::Worked::Line => {
+                    format!("{expr} = {v}. The answer is {v}.", v = expr.value())
+                }
+                super::Worked::Steps => expr.worked(),
+            },
         })
         .collect()
 }

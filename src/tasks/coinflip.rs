@@ -68,6 +68,9 @@ pub struct CoinflipSpec {
     pub seed: u64,
     /// People per problem, each of whom flips the coin or not with probability 1/2.
     pub people: IntRange,
+    /// How the worked examples answer (the completion format's few-shot part).
+    #[serde(skip_serializing_if = "super::Worked::is_line")]
+    pub worked: super::Worked,
     /// Replaces the default instruction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instruction: Option<String>,
@@ -79,6 +82,7 @@ impl Default for CoinflipSpec {
             count: 500,
             seed: 42,
             people: IntRange::new(2, 4),
+            worked: super::Worked::Line,
             instruction: None,
         }
     }
@@ -129,9 +133,9 @@ fn draw(spec: &CoinflipSpec, index: usize) -> Problem {
 }
 
 /// Worked examples with the spec's numbers of people, drawn with [`super::EXAMPLE_SEED`] and of
-/// different shapes ([`super::pick_examples`]). Each
-/// answer follows the coin person by person before "The answer is" ([`worked`]), so a base
-/// model's candidates reason rather than guess the parity in one word.
+/// different shapes ([`super::pick_examples`]), answered in the spec's [`super::Worked`] style:
+/// the answer and its reason in one line ([`line`]), or person by person before "The answer
+/// is" ([`worked`]).
 pub fn examples(spec: &CoinflipSpec) -> Vec<super::Example> {
     let mut shots = spec.clone();
     shots.seed = super::EXAMPLE_SEED;
@@ -147,10 +151,30 @@ pub fn examples(spec: &CoinflipSpec) -> Vec<super::Example> {
     super::pick_examples(|i| draw(&shots, i), shape)
         .into_iter()
         .map(|p| super::Example {
-            answer: worked(&p.question),
+            answer: match spec.worked {
+                super::Worked::Line => line(&p),
+                super::Worked::Steps => worked(&p.question),
+            },
             question: p.question,
         })
         .collect()
+}
+
+/// The answer first, then its reason in one sentence: "Yes. The coin was flipped 2 times, an
+/// even number, so it is heads up. The answer is yes."
+fn line(p: &Problem) -> String {
+    let flips = p.question.matches(" flips the coin.").count();
+    let times = if flips == 1 { "time" } else { "times" };
+    let (parity, side) = if flips % 2 == 0 {
+        ("even", "heads")
+    } else {
+        ("odd", "tails")
+    };
+    let word = if p.reference == "yes" { "Yes" } else { "No" };
+    format!(
+        "{word}. The coin was flipped {flips} {times}, an {parity} number, so it is {side} up. The answer is {}.",
+        p.reference
+    )
 }
 
 /// A CoinFlip question worked out person by person: "The coin starts heads up. Ka flips it, so

@@ -1,35 +1,32 @@
 //! Worked examples for questions that no generated task drew: the few-shot part of a base
 //! model's completion prompt when the question comes from a file, a user or a server client.
+//! Without examples a base model given `Question: ...` / `Answer:` has no pattern to follow (no
+//! "The answer is", no stop before the next question).
 //!
-//! A base model continues the pattern it is shown. Examples that state one formula line get
-//! candidates that state one formula line, identical up to the number, and a head has nothing
-//! to tell apart; examples that work a problem out in a few steps before "The answer is" get
-//! candidates that reason the same way (issue 14, item 2). The generated tasks' own examples
-//! are drawn from their parameters ([`super::arithmetic::examples`],
-//! [`super::coinflip::examples`]); these are the ones for everything else.
+//! They answer in the [`super::Worked::Line`] style: the computation in one line, then "The
+//! answer is". Measured on Gemma-3-270M, examples that work a problem out in steps made it get
+//! far fewer answers right (see [`super::Worked`]); the generated tasks can ask for steps with
+//! `worked=steps`.
 
 use super::{AnswerKind, ArithmeticSpec, CoinflipSpec, Example};
 
-/// A word problem worked out in steps (addition and subtraction).
+/// A word problem with addition and subtraction.
 fn word_problem_add_sub() -> Example {
     Example {
         question: "Mia has 12 apples. She buys 7 more and then gives 5 to Leo. How many apples \
                    does Mia have now?"
             .into(),
-        answer: "Mia starts with 12 apples. She buys 7 more: 12 + 7 = 19. She gives 5 to Leo: \
-                 19 - 5 = 14. The answer is 14."
-            .into(),
+        answer: "12 + 7 - 5 = 14. The answer is 14.".into(),
     }
 }
 
-/// A word problem worked out in steps (multiplication, then subtraction).
+/// A word problem with a product and a difference.
 fn word_problem_mul_sub() -> Example {
     Example {
         question: "A box holds 6 rows of 4 eggs. 9 of the eggs break. How many eggs are not \
                    broken?"
             .into(),
-        answer: "6 rows of 4 eggs are 6 × 4 = 24 eggs. 9 break: 24 - 9 = 15. The answer is 15."
-            .into(),
+        answer: "6 × 4 - 9 = 24 - 9 = 15. The answer is 15.".into(),
     }
 }
 
@@ -40,8 +37,8 @@ fn first(mut shots: Vec<Example>) -> Option<Example> {
 
 /// Worked examples for a question of answer kind `kind`, or of any kind when `None` (a general
 /// head's prompt, or a base model asked without a task):
-/// - numbers: two word problems and a sum, each worked in steps;
-/// - yes/no: CoinFlip problems followed person by person;
+/// - numbers: two word problems and a sum;
+/// - yes/no: CoinFlip problems;
 /// - `None`: a word problem, a sum and a CoinFlip problem;
 /// - math, choice, exact: none (zero-shot), since no worked example here fits every such
 ///   question.

@@ -78,6 +78,7 @@ mod yesno;
 mod tests;
 
 use std::fmt;
+use std::str::FromStr;
 
 pub use crate::prompt::{prompt_messages, Example};
 use crate::prompt::{ChatMessage, PromptFormat};
@@ -220,6 +221,59 @@ pub trait Task: fmt::Debug + Send + Sync {
             .as_deref()
             .is_some_and(|a| self.judge(a, &problem.reference));
         Verdict { answer, correct }
+    }
+}
+
+/// How a generated task's worked examples answer (the completion format's few-shot part).
+///
+/// Measured on Gemma-3-270M (base, Q8_0; README "Results"): with `steps` its candidates carry
+/// signal a head can read (within-problem AUC 0.70 against 0.48), but it gets far fewer right
+/// (arithmetic pass@1 0.04 against 0.08), so Best-of-N with `line` and majority vote still
+/// picks more right answers. `line` is the default; a larger base model that can follow steps
+/// may do better with `steps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Worked {
+    /// The answer in one line, then "The answer is": `47 + 38 = 85. The answer is 85.`;
+    /// CoinFlip: `Yes. The coin was flipped 2 times, an even number, so it is heads up. ...`.
+    #[default]
+    Line,
+    /// The problem worked out in steps before "The answer is": a sum by place value or through
+    /// the ten, a CoinFlip problem person by person.
+    Steps,
+}
+
+impl Worked {
+    /// Whether this is the default (`line`), which specs leave out.
+    pub fn is_line(&self) -> bool {
+        *self == Self::Line
+    }
+
+    /// Name in specs: `line` or `steps`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Line => "line",
+            Self::Steps => "steps",
+        }
+    }
+}
+
+impl fmt::Display for Worked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Worked {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "line" => Ok(Self::Line),
+            "steps" => Ok(Self::Steps),
+            other => Err(format!(
+                "unknown worked style {other:?} (expected line or steps)"
+            )),
+        }
     }
 }
 

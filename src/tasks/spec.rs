@@ -132,19 +132,27 @@ impl TaskSpec {
                     return None;
                 }
                 let ops: String = a.ops.iter().map(|o| o.spec_char()).collect();
-                Some(format!(
+                let mut s = format!(
                     "arithmetic:count={},seed={},ops={ops},operands={},digits={},negative={}",
                     a.count, a.seed, a.operands, a.digits, a.allow_negative
-                ))
+                );
+                if !a.worked.is_line() {
+                    s.push_str(&format!(",worked={}", a.worked));
+                }
+                Some(s)
             }
             Self::Coinflip(c) => {
                 if c.instruction.is_some() {
                     return None;
                 }
-                Some(format!(
+                let mut s = format!(
                     "coinflip:count={},seed={},people={}",
                     c.count, c.seed, c.people
-                ))
+                );
+                if !c.worked.is_line() {
+                    s.push_str(&format!(",worked={}", c.worked));
+                }
+                Some(s)
             }
             Self::Gsm8k(f) => file("gsm8k", f),
             Self::Math(f) => file("math", f),
@@ -318,6 +326,9 @@ impl FromStr for TaskSpec {
                 if let Some(v) = opts.flag("negative")? {
                     a.allow_negative = v;
                 }
+                if let Some(v) = opts.get("worked", "line or steps")? {
+                    a.worked = v;
+                }
                 Self::Arithmetic(a)
             }
             "coinflip" | "coin" => {
@@ -330,6 +341,9 @@ impl FromStr for TaskSpec {
                 }
                 if let Some(v) = opts.get("people", "N or MIN..MAX")? {
                     c.people = v;
+                }
+                if let Some(v) = opts.get("worked", "line or steps")? {
+                    c.worked = v;
                 }
                 Self::Coinflip(c)
             }

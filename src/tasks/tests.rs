@@ -835,6 +835,9 @@ fn worked_examples_are_right_by_the_tasks_own_checker() {
         "arithmetic:count=5,seed=2,ops=+-*,operands=3,digits=2..3",
         "coinflip:count=5,seed=1",
         "coinflip:count=5,seed=1,people=1..6",
+        "arithmetic:count=5,seed=1,worked=steps",
+        "arithmetic:count=5,seed=2,ops=+-*,operands=2..4,digits=1..3,worked=steps",
+        "coinflip:count=5,seed=1,people=1..6,worked=steps",
     ] {
         let spec: TaskSpec = text.parse().unwrap();
         let task = spec.build().unwrap();
@@ -910,8 +913,35 @@ fn prompt_messages_match_the_task_prompt_for_chat_and_add_shots_for_completion()
 }
 
 #[test]
-fn default_worked_examples_differ_in_shape_and_reason_in_steps() {
+fn worked_examples_differ_in_shape_and_reason_in_steps_when_asked() {
+    // The default: one line each.
     let arith: TaskSpec = "arithmetic".parse().unwrap();
+    for e in arith.examples() {
+        assert_eq!(e.answer.matches(" = ").count(), 1, "{e:?}");
+    }
+    let coin: TaskSpec = "coinflip".parse().unwrap();
+    for e in coin.examples() {
+        assert!(
+            e.answer.starts_with("Yes. ") || e.answer.starts_with("No. "),
+            "{e:?}"
+        );
+    }
+    // Steps, in the text form and in JSON.
+    let arith: TaskSpec = "arithmetic:worked=steps".parse().unwrap();
+    assert_eq!(
+        arith.to_short_string().unwrap(),
+        "arithmetic:count=500,seed=42,ops=+-,operands=2,digits=1..2,negative=false,worked=steps"
+    );
+    let json: TaskSpec = r#"{"task":"arithmetic","worked":"steps"}"#.parse().unwrap();
+    assert_eq!(json, arith);
+    let err = "arithmetic:worked=long"
+        .parse::<TaskSpec>()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("worked=long") && err.contains("line or steps"),
+        "{err}"
+    );
     let shots = arith.examples();
     assert!(
         shots.iter().any(|e| e.question.contains(" + ")),
@@ -926,7 +956,7 @@ fn default_worked_examples_differ_in_shape_and_reason_in_steps() {
         shots.iter().any(|e| e.answer.matches(" = ").count() >= 3),
         "{shots:?}"
     );
-    let coin: TaskSpec = "coinflip".parse().unwrap();
+    let coin: TaskSpec = "coinflip:worked=steps".parse().unwrap();
     let shots = coin.examples();
     let answers: Vec<bool> = shots.iter().map(|e| e.answer.ends_with("yes.")).collect();
     assert!(
