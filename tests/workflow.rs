@@ -257,7 +257,7 @@ fn a_general_head_records_an_instruction_per_answer_kind() {
     );
     let coin = collect("coin", r#"{"task":"coinflip","count":4,"seed":3}"#);
     let head = dir.path().join("general");
-    swift_bon(&[
+    let out = swift_bon(&[
         "train",
         "--data",
         s(&arith),
@@ -267,9 +267,22 @@ fn a_general_head_records_an_instruction_per_answer_kind() {
         s(&head),
         "--epochs",
         "2",
+        "--loss",
+        "ce",
+        "--folds",
+        "2",
         "-q",
     ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("2-fold cross-validation") && text.contains("trained on all 8 problems"),
+        "{text}"
+    );
     let yaml = std::fs::read_to_string(dir.path().join("general.yaml")).unwrap();
+    assert!(
+        yaml.contains("folds: 2") && yaml.contains("val_problems: 0"),
+        "{yaml}"
+    );
     assert!(
         yaml.contains(
             "instruction_by_kind:\n  number: Add them up.\n  yes-no: Answer the question."
@@ -294,6 +307,8 @@ fn a_general_head_records_an_instruction_per_answer_kind() {
             s(&other),
             "--out",
             s(&dir.path().join("bad")),
+            "--loss",
+            "ce",
             "-q",
         ])
         .output()

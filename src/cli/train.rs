@@ -176,21 +176,34 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
     let quiet = global.quiet;
     // With folds, the soft vote is calibrated on every problem, each scored by the fold's head
     // that did not train on it (out-of-fold), instead of on the final run's validation split.
+    // With folds, the final head trains on every problem (no split held out) for the folds'
+    // median kept epoch: the folds chose when to stop, so no problem is spent on it.
     let mut fold_outcomes = Vec::new();
+    let mut fold_reports = Vec::new();
+    let mut final_opts = opts.clone();
     if let Some(k) = args.folds {
-        let mut folds = Vec::with_capacity(k);
         for fold in 0..k {
             if !quiet {
                 eprintln!("cross-validation fold {}/{k}", fold + 1);
             }
             let o = opts.clone().with_fold(Some((fold, k)));
             let outcome = train_with_progress(&data, &first.model, &o, quiet, false)?;
-            folds.push(outcome.summary.best().clone());
+            fold_reports.push(outcome.summary.best().clone());
             fold_outcomes.push(outcome);
         }
-        outln!("{}", render_folds(&folds, first.sampling.n))?;
+        outln!("{}", render_folds(&fold_reports, first.sampling.n))?;
+        let epochs = median_epoch(fold_outcomes.iter().map(|o| o.summary.best_epoch));
+        final_opts = final_opts.with_val_fraction(0.0).with_max_epochs(epochs);
+        if !quiet {
+            eprintln!("final head: every problem, {epochs} epochs (the folds' median kept epoch)");
+        }
     }
-    let mut outcome = train_with_progress(&data, &first.model, &opts, quiet, true)?;
+    let mut outcome = train_with_progress(&data, &first.model, &final_opts, quiet, true)?;
+    if let Some(k) = args.folds {
+        outcome
+            .head
+            .set_cross_validation(k as u32, mean_metrics(&fold_reports));
+    }
     let fits = calibrations(&cols, &data, &outcome, &fold_outcomes, quiet)?;
     let (overall, by_kind) = (
         fits.overall.map(|f| f.calibration),
@@ -205,21 +218,40 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
     outcome.head.set_soft_vote(overall);
     outcome.head.set_soft_vote_by_kind(by_kind);
     let (yaml, tensors) = outcome.head.save(&args.out)?;
-    let best = outcome.summary.best();
     let n_max = first.sampling.n;
-    outln!(
-        "head {} ({} parameters; {}): best epoch {} of {}: val loss {}, val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
-        yaml.display(),
-        outcome.head.n_params(),
-        tensors.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
-        outcome.summary.best_epoch,
-        outcome.summary.epochs.len(),
-        fmt_opt(best.val_loss, 4),
-        fmt_opt(best.val_auc, 3),
-        fmt_opt(best.val_auc_per_problem, 3),
-        fmt_opt(best.val_bon_accuracy, 3),
-    )?;
-    if let Some(w) = ranking_warning(best.val_auc, best.val_auc_per_problem) {
+    let name = tensors
+        .file_name()
+        .map(|f| f.to_string_lossy())
+        .unwrap_or_default();
+    let (pooled, within) = if args.folds.is_some() {
+        let mean = mean_metrics(&fold_reports);
+        outln!(
+            "head {} ({} parameters; {name}): trained on all {} problems for {} epochs; cross-validated: val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
+            yaml.display(),
+            outcome.head.n_params(),
+            outcome.summary.plan.problems,
+            outcome.summary.epochs.len(),
+            fmt_opt(mean.auc, 3),
+            fmt_opt(mean.auc_per_problem, 3),
+            fmt_opt(mean.bon_accuracy, 3),
+        )?;
+        (mean.auc, mean.auc_per_problem)
+    } else {
+        let best = outcome.summary.best();
+        outln!(
+            "head {} ({} parameters; {name}): best epoch {} of {}: val loss {}, val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
+            yaml.display(),
+            outcome.head.n_params(),
+            outcome.summary.best_epoch,
+            outcome.summary.epochs.len(),
+            fmt_opt(best.val_loss, 4),
+            fmt_opt(best.val_auc, 3),
+            fmt_opt(best.val_auc_per_problem, 3),
+            fmt_opt(best.val_bon_accuracy, 3),
+        )?;
+        (best.val_auc, best.val_auc_per_problem)
+    };
+    if let Some(w) = ranking_warning(pooled, within) {
         eprintln!("{w}");
     }
     if args.install {
@@ -456,6 +488,27 @@ fn train_with_progress(
     let outcome = train::train(data, model, opts, &mut on_event)?;
     bar.finish_and_clear();
     Ok(outcome)
+}
+
+/// The median of the folds' kept epochs (the upper one of an even count), at least 1.
+fn median_epoch(epochs: impl Iterator<Item = u32>) -> u32 {
+    let mut v: Vec<u32> = epochs.collect();
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(1).max(1)
+}
+
+/// The folds' mean validation metrics of their kept epochs (each over the folds that have it).
+fn mean_metrics(folds: &[train::EpochReport]) -> swift_bon::head::ValidationMetrics {
+    let mean = |get: &dyn Fn(&train::EpochReport) -> Option<f64>| {
+        let v: Vec<f64> = folds.iter().filter_map(get).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    swift_bon::head::ValidationMetrics {
+        loss: mean(&|r| r.val_loss),
+        auc: mean(&|r| r.val_auc),
+        auc_per_problem: mean(&|r| r.val_auc_per_problem),
+        bon_accuracy: mean(&|r| r.val_bon_accuracy),
+    }
 }
 
 /// Mean and standard error over folds of each validation metric of the kept epochs.

@@ -152,6 +152,10 @@ pub struct TrainingInfo {
     /// What early stopping kept the epoch by, when not the validation loss (`within-auc`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_by: Option<String>,
+    /// With K-fold cross-validation: K. The head was then trained on every problem for the
+    /// folds' median kept epoch, and [`Self::validation`] holds the folds' mean metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<u32>,
     /// Metrics of the kept epoch.
     pub validation: ValidationMetrics,
     /// When training finished, RFC 3339 (UTC).
@@ -382,6 +386,14 @@ impl Head {
     /// The metadata.
     pub fn spec(&self) -> &HeadSpec {
         &self.spec
+    }
+
+    /// Records K-fold cross-validation in the training provenance: K and the folds' mean
+    /// validation metrics (see [`TrainingInfo::folds`]).
+    pub fn set_cross_validation(&mut self, folds: u32, mean: ValidationMetrics) {
+        let t = self.spec.training.get_or_insert_with(TrainingInfo::default);
+        t.folds = Some(folds);
+        t.validation = mean;
     }
 
     /// Records the soft vote's calibration in the training provenance (a head without one gets

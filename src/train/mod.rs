@@ -846,6 +846,7 @@ pub fn train(
         epochs: reports.len() as u32,
         best_epoch,
         kept_by: (selected_by == Selection::ValidationWithinAuc).then(|| opts.keep_by.to_string()),
+        folds: None,
         validation: ValidationMetrics {
             loss: kept.val_loss,
             auc: kept.val_auc,
