@@ -20,9 +20,12 @@ pub struct SoftVoteFit {
     pub curve: Vec<(f64, f64)>,
 }
 
-/// The soft-vote sharpness with the best expected Best-of-`k` accuracy on `set` for score column
-/// `score`, over [`SOFT_VOTE_GRID`]; ties (within 1e-9) go to the smaller sharpness. Also returns
-/// majority's and the argmax's accuracy on the same subsets, and the accuracy per grid value.
+/// The soft-vote sharpness for score column `score` on `set`, over [`SOFT_VOTE_GRID`], by the
+/// one-standard-error rule: the smallest sharpness whose expected Best-of-`k` accuracy is
+/// within one standard error (over problems) of the best one's. Sharpness 0 is majority vote, so the head gets a say only where the
+/// validation problems show it helps by more than their noise: a head that knows little about
+/// a family falls back to (nearly) majority vote there. Also returns majority's and the
+/// argmax's accuracy on the same subsets, and the accuracy per grid value.
 pub fn calibrate_soft_vote(
     set: &ProblemSet,
     score: usize,
@@ -39,7 +42,8 @@ pub fn calibrate_soft_vote(
             Selector::SoftVote { score, beta },
         ));
     }
-    let report = evaluate(set, &selectors, &config.clone().with_ks(vec![k]))?;
+    let config = config.clone().with_ks(vec![k]);
+    let report = evaluate(set, &selectors, &config)?;
     let row = report.rows.first().ok_or(EvalError::NoProblems)?;
     let acc = |i: usize| row.cells[i].expected;
     let curve: Vec<(f64, f64)> = SOFT_VOTE_GRID
@@ -47,12 +51,18 @@ pub fn calibrate_soft_vote(
         .enumerate()
         .map(|(g, &b)| (b, acc(2 + g)))
         .collect();
-    let (mut beta, mut best) = curve[0];
-    for &(b, a) in &curve[1..] {
-        if a > best + 1e-9 {
-            (beta, best) = (b, a);
+    // Per-problem expected accuracy of every grid value (problems with at least k candidates).
+    let soft = &selectors[2..];
+    let mut per_problem: Vec<Vec<f64>> = Vec::new();
+    for p in set.problems().iter().filter(|p| p.pool.len() >= k) {
+        let one = ProblemSet::new(set.score_names().to_vec(), vec![p.clone()])?;
+        let r = evaluate(&one, soft, &config)?;
+        if let Some(row) = r.rows.first() {
+            per_problem.push(row.cells.iter().map(|c| c.expected).collect());
         }
     }
+    let g = one_standard_error_choice(&curve, &per_problem);
+    let (beta, best) = curve[g];
     Ok(SoftVoteFit {
         calibration: SoftVoteCalibration {
             beta,
@@ -64,6 +74,32 @@ pub fn calibrate_soft_vote(
         },
         curve,
     })
+}
+
+/// The index into `curve` (ascending sharpness) that the one-standard-error rule picks: the
+/// first whose mean accuracy is at most one standard error below the best's, the standard
+/// error of the best one's mean over problems (the textbook rule for choosing the simplest
+/// model among those the validation data cannot tell apart). `per_problem[p][g]` is problem
+/// p's accuracy at grid value g.
+fn one_standard_error_choice(curve: &[(f64, f64)], per_problem: &[Vec<f64>]) -> usize {
+    let mut best = 0;
+    for (g, &(_, a)) in curve.iter().enumerate() {
+        if a > curve[best].1 + 1e-9 {
+            best = g;
+        }
+    }
+    let n = per_problem.len();
+    if n < 2 {
+        return best;
+    }
+    let x: Vec<f64> = per_problem.iter().map(|p| p[best]).collect();
+    let mean = x.iter().sum::<f64>() / n as f64;
+    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let se = (var / n as f64).sqrt();
+    curve
+        .iter()
+        .position(|&(_, a)| a >= curve[best].1 - se - 1e-12)
+        .unwrap_or(best)
 }
 
 /// The soft vote calibrated on every problem, and separately per answer kind when the problems
@@ -132,4 +168,44 @@ pub fn calibrate_soft_vote_by_kind(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_standard_error_choice;
+
+    #[test]
+    fn the_one_standard_error_rule_keeps_majority_unless_the_gain_is_clear() {
+        let curve = |accs: &[f64]| -> Vec<(f64, f64)> {
+            accs.iter()
+                .enumerate()
+                .map(|(g, &a)| (g as f64, a))
+                .collect()
+        };
+        // Ten problems, the best value right on half of them: its standard error is 0.167, so
+        // a majority vote 0.1 behind is kept.
+        let rows =
+            |best: &[f64]| -> Vec<Vec<f64>> { best.iter().map(|&b| vec![0.0, 0.0, b]).collect() };
+        let half = rows(&[1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(
+            one_standard_error_choice(&curve(&[0.4, 0.45, 0.5]), &half),
+            0
+        );
+        // 0.3 behind is too far; the middle value, within 0.167, is kept.
+        assert_eq!(
+            one_standard_error_choice(&curve(&[0.2, 0.45, 0.5]), &half),
+            1
+        );
+        // No spread over problems: only the best itself.
+        let steady = rows(&[0.5; 10]);
+        assert_eq!(
+            one_standard_error_choice(&curve(&[0.45, 0.49, 0.5]), &steady),
+            2
+        );
+        // One problem: no standard error, the best value.
+        assert_eq!(
+            one_standard_error_choice(&curve(&[0.1, 0.2]), &[vec![0.1, 0.2]]),
+            1
+        );
+    }
 }
