@@ -5,7 +5,7 @@
 # Two prompt styles (the task option worked=line|steps), each collected on the same problems:
 #   train  arithmetic seed 1001, 100 problems x 16 candidates
 #   test   arithmetic seed 2002, 60 problems x 16 candidates (never used for a choice)
-# Usage: scripts/gemma.sh [collect|train|eval|all]  (default: all). data/ and runs/ are not in git.
+# Usage: scripts/gemma.sh [collect|train|eval|formats|all]  (default: all). data/ and runs/ are not in git.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
@@ -30,6 +30,10 @@ train() {
       --notes "gemma3 head: arithmetic (two 1-2 digit numbers, + and -), completion format, worked=$w, 100 problems x 16 candidates, seed 1001"
   done
 }
+formats() { # accuracy per weight format (BENCHMARKS.md): the held-out set from the published Q4_K_M file
+  $B collect --task '{"task":"arithmetic","count":60,"seed":2002}' "${C[@]}" --weights original --out $D/arith-test-original
+  python3 scripts/paired.py $D/arith-test-original $D/arith-test
+}
 evaluate() {
   for w in line steps; do
     echo "== worked=$w"; $B eval --data $D/arith-test$(sfx $w) --head $H$(sfx $w) "${K[@]}"
@@ -39,6 +43,7 @@ case "${1:-all}" in
   collect) collect ;;
   train) train ;;
   eval) evaluate ;;
+  formats) formats ;;
   all) collect; train; evaluate ;;
-  *) echo "usage: $0 [collect|train|eval|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [collect|train|eval|formats|all]" >&2; exit 2 ;;
 esac
