@@ -356,6 +356,45 @@ fn ask_on_a_base_model_uses_the_completion_format_and_stops() {
     }
 }
 
+/// A base model asked a question of no task gets the worked examples of its answer kind, so its
+/// candidates answer in their pattern ("The answer is") and stop at the next question, where a
+/// bare `Question:`/`Answer:` prompt gave it nothing to follow.
+#[test]
+fn a_base_model_asked_without_a_task_follows_the_general_worked_examples() {
+    let model = common::gemma3();
+    let empty = tempfile::tempdir().unwrap();
+    let _serial = common::serial();
+    let out = Command::new(env!("CARGO_BIN_EXE_swift-bon"))
+        .args([
+            "ask",
+            "Tom has 15 marbles and gives 6 to Ana. How many marbles does Tom have left?",
+            "--select",
+            "logprob",
+            "-n",
+            "4",
+            "--max-tokens",
+            "96",
+            "--json",
+            "-m",
+            model.to_str().unwrap(),
+        ])
+        .env(swift_bon::fetch::MODELS_DIR_ENV, empty.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cands = v["candidates"].as_array().unwrap();
+    let following = cands
+        .iter()
+        .filter(|c| c["finish"] == "stop" && c["text"].as_str().unwrap().contains("The answer is"))
+        .count();
+    assert!(following >= 2, "candidates follow the worked examples: {v}");
+}
+
 // ---- the bad-input matrix: exit code 2, and stderr names the file, line or value ----------------
 
 /// Asserts exit code 2 and one error line naming every one of `needles`.
