@@ -7,7 +7,7 @@
 # Each family is asked its own way: number questions (arithmetic, word problems) with the
 # arithmetic task's instruction (NUM), yes/no questions with YESNO. The general head records both
 # (instruction_by_kind) and `ask`/`serve` pick one by the kind read from each question.
-# Training problems: arithmetic seed 1001 (200), word problems from scripts/word-problems.py seed
+# Training problems: arithmetic seed 1001 (400), word problems from scripts/word-problems.py seed
 # 1003 (60), CoinFlip seed 1002 (100). The held-out sets (scripts/heldout.sh) use other seeds and,
 # for the "alt" sets, other phrasings. Each collection is 16 candidates per problem with every
 # state (resumable if interrupted; data/ is not in git). Each head: all states, rms, the pairwise
@@ -26,18 +26,18 @@ TRAIN=(--layers all --norm rms --loss pairwise --folds 5 --seed 42)
 Y=data/q8   # yes/no collections (YESNO)
 N=data/q8n  # number collections (NUM)
 
-collect() { # about 25 minutes on 2 cores
+collect() { # about 35 minutes on 2 cores
   mkdir -p $Y $N
   python3 scripts/word-problems.py --seed 1003 --count 60 > $Y/words-train.jsonl
-  $B collect --task "{\"task\":\"arithmetic\",\"count\":200,\"seed\":1001,\"instruction\":\"$NUM\"}" "${COLLECT[@]}" --out $N/arith-train
+  $B collect --task "{\"task\":\"arithmetic\",\"count\":400,\"seed\":1001,\"instruction\":\"$NUM\"}" "${COLLECT[@]}" --out $N/arith-train
   $B collect --task "{\"task\":\"jsonl\",\"path\":\"$Y/words-train.jsonl\",\"answer\":\"number\",\"instruction\":\"$NUM\"}" "${COLLECT[@]}" --out $N/words-train
   $B collect --task "{\"task\":\"coinflip\",\"count\":100,\"seed\":1002,\"instruction\":\"$YESNO\"}" "${COLLECT[@]}" --out $Y/coin-train
 }
 train() {
   $B train --data $N/arith-train --data $N/words-train --data $Y/coin-train --out models/smollm2-135m-general "${TRAIN[@]}" \
-    --notes "general head: arithmetic (200) + word problems (60) + CoinFlip (100), x 16 candidates; numbers and yes/no questions each with their own instruction"
+    --notes "general head: arithmetic (400) + word problems (60) + CoinFlip (100), x 16 candidates; numbers and yes/no questions each with their own instruction"
   $B train --data $N/arith-train --out models/smollm2-135m-arith "${TRAIN[@]}" \
-    --notes "arithmetic head: two 1-2 digit numbers, + and -, 200 problems x 16 candidates, seed 1001"
+    --notes "arithmetic head: two 1-2 digit numbers, + and -, 400 problems x 16 candidates, seed 1001"
   $B train --data $Y/coin-train --out models/smollm2-135m-coinflip "${TRAIN[@]}" \
     --notes "CoinFlip head: 2-4 people, 100 problems x 16 candidates, seed 1002"
 }
