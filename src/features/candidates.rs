@@ -23,7 +23,7 @@ pub trait CandidateFeatures {
 }
 
 /// Labelled candidates held in memory: for tests, benchmarks, and training a head from rows a
-/// [`MemorySink`] collected.
+/// [`super::MemorySink`] collected.
 #[derive(Debug, Clone)]
 pub struct InMemoryCandidates {
     layout: FeatureLayout,

@@ -217,8 +217,8 @@ fn draw(spec: &ArithmeticSpec, index: usize) -> Problem {
 }
 
 /// Worked examples with the spec's operators and sizes, drawn with [`super::EXAMPLE_SEED`] and
-/// of different shapes ([`super::pick_examples`]), answered in the spec's [`super::Worked`]
-/// style: one line, or in steps before "The answer is" ([`Expr::worked`]).
+/// of different shapes, answered in the spec's [`super::Worked`] style: one line, or in steps
+/// before "The answer is".
 pub fn examples(spec: &ArithmeticSpec) -> Vec<super::Example> {
     let mut shots = spec.clone();
     shots.seed = super::EXAMPLE_SEED;
@@ -230,7 +230,7 @@ pub fn examples(spec: &ArithmeticSpec) -> Vec<super::Example> {
         let digits = e.numbers[1..].iter().map(|x| x.to_string().len()).max();
         vec![format!("{:?}", e.ops), format!("{digits:?}")]
     };
-    super::pick_examples(|i| draw_expr(&shots, i), shape)
+    super::examples::pick_examples(|i| draw_expr(&shots, i), shape)
         .into_iter()
         .map(|expr| super::Example {
             question: format!("What is {expr}?"),

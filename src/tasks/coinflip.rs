@@ -133,9 +133,8 @@ fn draw(spec: &CoinflipSpec, index: usize) -> Problem {
 }
 
 /// Worked examples with the spec's numbers of people, drawn with [`super::EXAMPLE_SEED`] and of
-/// different shapes ([`super::pick_examples`]), answered in the spec's [`super::Worked`] style:
-/// the answer and its reason in one line ([`line`]), or person by person before "The answer
-/// is" ([`worked`]).
+/// different shapes, answered in the spec's [`super::Worked`] style: the answer and its reason
+/// in one line, or person by person before "The answer is".
 pub fn examples(spec: &CoinflipSpec) -> Vec<super::Example> {
     let mut shots = spec.clone();
     shots.seed = super::EXAMPLE_SEED;
@@ -148,7 +147,7 @@ pub fn examples(spec: &CoinflipSpec) -> Vec<super::Example> {
         let people = p.question.matches(" the coin.").count();
         vec![(p.reference.clone(), flips > 0 && flips < people)]
     };
-    super::pick_examples(|i| draw(&shots, i), shape)
+    super::examples::pick_examples(|i| draw(&shots, i), shape)
         .into_iter()
         .map(|p| super::Example {
             answer: match spec.worked {

@@ -78,7 +78,6 @@ mod yesno;
 mod tests;
 
 use std::fmt;
-use std::str::FromStr;
 
 pub use crate::prompt::{prompt_messages, Example};
 use crate::prompt::{ChatMessage, PromptFormat};
@@ -88,7 +87,7 @@ pub use answer::AnswerKind;
 pub use arithmetic::{ArithOp, ArithmeticSpec};
 pub use coinflip::CoinflipSpec;
 pub use error::TaskError;
-pub use examples::worked_examples;
+pub use examples::{worked_examples, Worked};
 pub use jsonl::JsonlSpec;
 pub use source::FileSpec;
 pub use spec::{BuiltTask, SpecDefaults, TaskSpec};
@@ -112,53 +111,6 @@ pub const FEW_SHOT: usize = 3;
 /// The seed generated tasks draw their worked examples with. Collections use other seeds (a
 /// collection with this seed would see its first problems among the examples).
 pub const EXAMPLE_SEED: u64 = 0x005E_ED0F_5107;
-
-/// Draws tried when choosing worked examples (see [`pick_examples`]).
-const EXAMPLE_DRAWS: usize = 64;
-
-/// [`FEW_SHOT`] worked examples of different shapes: problems `0, 1, ...` of a task drawn with
-/// [`EXAMPLE_SEED`] (`draw(i)`) are taken, among the first [`EXAMPLE_DRAWS`], when some feature
-/// of their `shape` has a value not seen yet; then, if too few were new, the rest in order. So
-/// the examples show e.g. a sum and a difference, a one-digit and a two-digit number, not
-/// three sums alike.
-pub(crate) fn pick_examples<T, K: PartialEq>(
-    draw: impl Fn(usize) -> T,
-    shape: impl Fn(&T) -> Vec<K>,
-) -> Vec<T> {
-    let mut picked: Vec<(usize, T)> = Vec::new();
-    let mut seen: Vec<Vec<K>> = Vec::new();
-    for i in 0..EXAMPLE_DRAWS {
-        if picked.len() == FEW_SHOT {
-            break;
-        }
-        let x = draw(i);
-        let features = shape(&x);
-        let new = features
-            .iter()
-            .enumerate()
-            .any(|(j, k)| seen.get(j).is_none_or(|s| !s.contains(k)));
-        if new {
-            for (j, k) in features.into_iter().enumerate() {
-                if seen.len() <= j {
-                    seen.push(Vec::new());
-                }
-                if !seen[j].contains(&k) {
-                    seen[j].push(k);
-                }
-            }
-            picked.push((i, x));
-        }
-    }
-    let mut i = 0;
-    while picked.len() < FEW_SHOT && i < EXAMPLE_DRAWS {
-        if !picked.iter().any(|(j, _)| *j == i) {
-            picked.push((i, draw(i)));
-        }
-        i += 1;
-    }
-    picked.sort_by_key(|(i, _)| *i);
-    picked.into_iter().map(|(_, x)| x).collect()
-}
 
 /// The outcome of checking one candidate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,59 +173,6 @@ pub trait Task: fmt::Debug + Send + Sync {
             .as_deref()
             .is_some_and(|a| self.judge(a, &problem.reference));
         Verdict { answer, correct }
-    }
-}
-
-/// How a generated task's worked examples answer (the completion format's few-shot part).
-///
-/// Measured on Gemma-3-270M (base, Q8_0; README "Results"): with `steps` its candidates carry
-/// signal a head can read (within-problem AUC 0.70 against 0.48), but it gets far fewer right
-/// (arithmetic pass@1 0.04 against 0.08), so Best-of-N with `line` and majority vote still
-/// picks more right answers. `line` is the default; a larger base model that can follow steps
-/// may do better with `steps`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Worked {
-    /// The answer in one line, then "The answer is": `47 + 38 = 85. The answer is 85.`;
-    /// CoinFlip: `Yes. The coin was flipped 2 times, an even number, so it is heads up. ...`.
-    #[default]
-    Line,
-    /// The problem worked out in steps before "The answer is": a sum by place value or through
-    /// the ten, a CoinFlip problem person by person.
-    Steps,
-}
-
-impl Worked {
-    /// Whether this is the default (`line`), which specs leave out.
-    pub fn is_line(&self) -> bool {
-        *self == Self::Line
-    }
-
-    /// Name in specs: `line` or `steps`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Line => "line",
-            Self::Steps => "steps",
-        }
-    }
-}
-
-impl fmt::Display for Worked {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Worked {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "line" => Ok(Self::Line),
-            "steps" => Ok(Self::Steps),
-            other => Err(format!(
-                "unknown worked style {other:?} (expected line or steps)"
-            )),
-        }
     }
 }
 
