@@ -32,35 +32,40 @@ pub fn calibrate_soft_vote(
     k: usize,
     config: &EvalConfig,
 ) -> Result<SoftVoteFit, EvalError> {
-    let mut selectors = vec![
+    let baselines = [
         NamedSelector::new("majority", Selector::Majority),
         NamedSelector::new("argmax", Selector::Argmax { score }),
     ];
-    for (g, &beta) in SOFT_VOTE_GRID.iter().enumerate() {
-        selectors.push(NamedSelector::new(
-            format!("soft{g}"),
-            Selector::SoftVote { score, beta },
-        ));
-    }
-    let config = config.clone().with_ks(vec![k]);
-    let report = evaluate(set, &selectors, &config)?;
-    let row = report.rows.first().ok_or(EvalError::NoProblems)?;
-    let acc = |i: usize| row.cells[i].expected;
-    let curve: Vec<(f64, f64)> = SOFT_VOTE_GRID
+    let soft: Vec<NamedSelector> = SOFT_VOTE_GRID
         .iter()
         .enumerate()
-        .map(|(g, &b)| (b, acc(2 + g)))
+        .map(|(g, &beta)| {
+            NamedSelector::new(format!("soft{g}"), Selector::SoftVote { score, beta })
+        })
         .collect();
-    // Per-problem expected accuracy of every grid value (problems with at least k candidates).
-    let soft = &selectors[2..];
+    let config = config.clone().with_ks(vec![k]);
+    let report = evaluate(set, &baselines, &config)?;
+    let row = report.rows.first().ok_or(EvalError::NoProblems)?;
+    let acc = |i: usize| row.cells[i].expected;
+    // Each grid value's expected accuracy problem by problem (the one-standard-error rule needs
+    // the spread); the curve is their mean, the same number a whole-set evaluation gives.
     let mut per_problem: Vec<Vec<f64>> = Vec::new();
     for p in set.problems().iter().filter(|p| p.pool.len() >= k) {
         let one = ProblemSet::new(set.score_names().to_vec(), vec![p.clone()])?;
-        let r = evaluate(&one, soft, &config)?;
+        let r = evaluate(&one, &soft, &config)?;
         if let Some(row) = r.rows.first() {
             per_problem.push(row.cells.iter().map(|c| c.expected).collect());
         }
     }
+    if per_problem.is_empty() {
+        return Err(EvalError::NoProblems);
+    }
+    let n = per_problem.len() as f64;
+    let curve: Vec<(f64, f64)> = SOFT_VOTE_GRID
+        .iter()
+        .enumerate()
+        .map(|(g, &b)| (b, per_problem.iter().map(|p| p[g]).sum::<f64>() / n))
+        .collect();
     let g = one_standard_error_choice(&curve, &per_problem);
     let (beta, best) = curve[g];
     Ok(SoftVoteFit {
