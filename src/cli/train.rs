@@ -8,7 +8,9 @@ use clap::Args;
 use swift_bon::collect::Collection;
 use swift_bon::dataset::CandidateRecord;
 use swift_bon::dataset::LabelledStore;
-use swift_bon::eval::{calibrate_soft_vote_by_kind, HeadScores, KindFits, SoftVoteFit};
+use swift_bon::eval::{
+    calibrate_soft_vote_by_kind, mean_and_standard_error, HeadScores, KindFits, SoftVoteFit,
+};
 use swift_bon::features::{CandidateFeatures, ConcatFeatures, StateSpec, SubsetFeatures};
 use swift_bon::head::Head;
 use swift_bon::head::Normalization;
@@ -501,7 +503,7 @@ fn median_epoch(epochs: impl Iterator<Item = u32>) -> u32 {
 fn mean_metrics(folds: &[train::EpochReport]) -> swift_bon::head::ValidationMetrics {
     let mean = |get: &dyn Fn(&train::EpochReport) -> Option<f64>| {
         let v: Vec<f64> = folds.iter().filter_map(get).collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        mean_and_standard_error(&v).map(|(mean, _)| mean)
     };
     swift_bon::head::ValidationMetrics {
         loss: mean(&|r| r.val_loss),
@@ -515,17 +517,10 @@ fn mean_metrics(folds: &[train::EpochReport]) -> swift_bon::head::ValidationMetr
 fn render_folds(folds: &[train::EpochReport], n: usize) -> String {
     let metric = |name: &str, get: &dyn Fn(&train::EpochReport) -> Option<f64>| {
         let v: Vec<f64> = folds.iter().filter_map(get).collect();
-        if v.is_empty() {
-            return format!("| {name} | - | - | 0 |");
+        match mean_and_standard_error(&v) {
+            None => format!("| {name} | - | - | 0 |"),
+            Some((mean, se)) => format!("| {name} | {mean:.3} | {se:.3} | {} |", v.len()),
         }
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        let se = if v.len() > 1 {
-            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
-            (var / v.len() as f64).sqrt()
-        } else {
-            f64::NAN
-        };
-        format!("| {name} | {mean:.3} | {se:.3} | {} |", v.len())
     };
     [
         format!(

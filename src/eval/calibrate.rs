@@ -93,14 +93,11 @@ fn one_standard_error_choice(curve: &[(f64, f64)], per_problem: &[Vec<f64>]) -> 
             best = g;
         }
     }
-    let n = per_problem.len();
-    if n < 2 {
-        return best;
-    }
     let x: Vec<f64> = per_problem.iter().map(|p| p[best]).collect();
-    let mean = x.iter().sum::<f64>() / n as f64;
-    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-    let se = (var / n as f64).sqrt();
+    let se = match super::mean_and_standard_error(&x) {
+        Some((_, se)) if se.is_finite() => se,
+        _ => return best,
+    };
     curve
         .iter()
         .position(|&(_, a)| a >= curve[best].1 - se - 1e-12)

@@ -9,6 +9,23 @@ use serde::{Deserialize, Serialize};
 use crate::rng::Rng;
 use crate::select::{compare_scores, Pool, Scratch, Selector};
 
+/// The mean of `values` and its standard error (sample standard deviation over sqrt(n); NaN for
+/// one value), or `None` for none: how a metric over problems or folds is reported.
+pub fn mean_and_standard_error(values: &[f64]) -> Option<(f64, f64)> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let se = if n > 1 {
+        let var = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        (var / n as f64).sqrt()
+    } else {
+        f64::NAN
+    };
+    Some((mean, se))
+}
+
 /// Exact binomial coefficient C(n, k), saturating at `u128::MAX` when it does not fit (it always
 /// fits for n <= 128).
 pub fn binomial(n: u64, k: u64) -> u128 {

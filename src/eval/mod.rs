@@ -95,7 +95,7 @@ pub use calibrate::{
 pub use estimate::{
     answered_argmax_win_probabilities, argmax_win_probabilities, binomial, expected_accuracy,
     expected_answered_argmax, expected_argmax, expected_oracle, expected_random,
-    expected_random_answered, first_k, Estimate, Method, SubsetBudget,
+    expected_random_answered, first_k, mean_and_standard_error, Estimate, Method, SubsetBudget,
 };
 pub use input::{HeadScores, Problem, ProblemSet, LOGPROB, SELF_CERTAINTY};
 pub use plot::{find_system_font, plot, PlotError, PlotMetric, PlotOptions, FONT_PATHS};

@@ -961,3 +961,15 @@ fn the_soft_vote_calibrates_towards_the_head_that_knows_and_splits_by_kind() {
     let one = calibrate_soft_vote_by_kind(&records, &heads[0], &|_| "number").unwrap();
     assert!(one.by_kind.is_empty());
 }
+
+#[test]
+fn mean_and_standard_error_by_hand() {
+    assert_eq!(mean_and_standard_error(&[]), None);
+    let (m, se) = mean_and_standard_error(&[1.0]).unwrap();
+    assert_eq!(m, 1.0);
+    assert!(se.is_nan());
+    // Sample variance of 1, 2, 3 is 1, so the standard error is 1/sqrt(3).
+    let (m, se) = mean_and_standard_error(&[1.0, 2.0, 3.0]).unwrap();
+    assert_eq!(m, 2.0);
+    assert!((se - 1.0 / 3f64.sqrt()).abs() < 1e-12);
+}
