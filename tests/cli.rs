@@ -362,25 +362,20 @@ fn ask_on_a_base_model_uses_the_completion_format_and_stops() {
 #[test]
 fn a_base_model_asked_without_a_task_follows_the_general_worked_examples() {
     let model = common::gemma3();
-    let empty = tempfile::tempdir().unwrap();
     let _serial = common::serial();
-    let out = Command::new(env!("CARGO_BIN_EXE_swift-bon"))
-        .args([
-            "ask",
-            "Tom has 15 marbles and gives 6 to Ana. How many marbles does Tom have left?",
-            "--select",
-            "logprob",
-            "-n",
-            "4",
-            "--max-tokens",
-            "96",
-            "--json",
-            "-m",
-            model.to_str().unwrap(),
-        ])
-        .env(swift_bon::fetch::MODELS_DIR_ENV, empty.path())
-        .output()
-        .unwrap();
+    let out = swift_bon(&[
+        "ask",
+        "Tom has 15 marbles and gives 6 to Ana. How many marbles does Tom have left?",
+        "--select",
+        "logprob",
+        "-n",
+        "4",
+        "--max-tokens",
+        "96",
+        "--json",
+        "-m",
+        model.to_str().unwrap(),
+    ]);
     assert!(
         out.status.success(),
         "{}",
