@@ -177,9 +177,9 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .with_notes(args.notes.clone());
     let quiet = global.quiet;
     // With folds, the soft vote is calibrated on every problem, each scored by the fold's head
-    // that did not train on it (out-of-fold), instead of on the final run's validation split.
-    // With folds, the final head trains on every problem (no split held out) for the folds'
-    // median kept epoch: the folds chose when to stop, so no problem is spent on it.
+    // that did not train on it (out-of-fold), instead of on the final run's validation split;
+    // and the final head trains on every problem (no split held out) for the folds' median
+    // kept epoch: the folds chose when to stop, so no problem is spent on it.
     let mut fold_outcomes = Vec::new();
     let mut fold_reports = Vec::new();
     let mut final_opts = opts.clone();
@@ -201,10 +201,9 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         }
     }
     let mut outcome = train_with_progress(&data, &first.model, &final_opts, quiet, true)?;
-    if let Some(k) = args.folds {
-        outcome
-            .head
-            .set_cross_validation(k as u32, mean_metrics(&fold_reports));
+    let cross_validated = args.folds.map(|k| (k, mean_metrics(&fold_reports)));
+    if let Some((k, mean)) = &cross_validated {
+        outcome.head.set_cross_validation(*k as u32, mean.clone());
     }
     let fits = calibrations(&cols, &data, &outcome, &fold_outcomes, quiet)?;
     let (overall, by_kind) = (
@@ -225,8 +224,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .file_name()
         .map(|f| f.to_string_lossy())
         .unwrap_or_default();
-    let (pooled, within) = if args.folds.is_some() {
-        let mean = mean_metrics(&fold_reports);
+    let (pooled, within) = if let Some((_, mean)) = &cross_validated {
         outln!(
             "head {} ({} parameters; {name}): trained on all {} problems for {} epochs; cross-validated: val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
             yaml.display(),
