@@ -30,7 +30,7 @@ use crate::engine::{
     CandidateEvent, Engine, EngineError, FeatureRequest, FinishReason, GenerateOptions, Session,
 };
 use crate::features::{FeatureLayout, FeatureSink, FeatureSource, SinkError, StateSpec};
-use crate::head::{Head, HeadError, StreamingScorer};
+use crate::head::{Head, HeadError, SoftVoteCalibration, StreamingScorer};
 use crate::prompt::{ChatMessage, Example, TemplateChoice};
 use crate::prune::{vote_decided, CandidateView, PrunePolicy, Pruner};
 use crate::select::{self, sigmoid, Pool, Selector};
@@ -58,10 +58,11 @@ pub enum BonError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Selection {
-    /// The default with a head: a soft vote whose sharpness was calibrated on the head's
-    /// validation problems ([`crate::select::soft_vote`]). Where the head's scores barely differ
-    /// it is the majority vote; where they stand apart, the head decides. A head without a
-    /// calibration falls back to `swift-vote`.
+    /// The default with a head: a soft vote over the head's score and the mean log-prob whose
+    /// two sharpnesses were calibrated on the head's validation problems
+    /// ([`crate::select::soft_vote_plus`], [`crate::head::SoftVoteCalibration`]). Where the
+    /// scores barely differ it is the majority vote; where they stand apart, they decide. A
+    /// head without a calibration falls back to `swift-vote`.
     Auto,
     /// Highest SWIFT score.
     Swift,
@@ -540,8 +541,15 @@ impl BestOfN {
             .map(|c| c.mean_logprob())
             .collect();
         let swift = scores.clone().unwrap_or_else(|| vec![f64::NAN; n]);
-        let beta = self.head.as_ref().and_then(|h| h.soft_vote_beta_for(kind));
-        let chosen = choose(request.selection, &answers, &logprob, &swift, &pruned, beta)?;
+        let calibration = self.head.as_ref().and_then(|h| h.soft_vote_for(kind));
+        let chosen = choose(
+            request.selection,
+            &answers,
+            &logprob,
+            &swift,
+            &pruned,
+            calibration,
+        )?;
         on_event(&Event::Chosen { candidate: chosen });
         let candidates: Vec<CandidateReport> = generation
             .candidates
@@ -740,7 +748,7 @@ pub(crate) fn choose(
     logprob: &[f64],
     swift: &[f64],
     pruned: &[bool],
-    soft_vote_beta: Option<f64>,
+    soft_vote: Option<&SoftVoteCalibration>,
 ) -> Result<usize, BonError> {
     let cands: Vec<select::Candidate> = (0..answers.len())
         .map(|i| select::Candidate {
@@ -755,11 +763,8 @@ pub(crate) fn choose(
     // Score columns of the pool: mean log-prob, then SWIFT.
     let (lp_col, swift_col) = (0, 1);
     let selector = match selection {
-        Selection::Auto => match soft_vote_beta.filter(|b| *b >= 0.0) {
-            Some(beta) => Selector::SoftVote {
-                score: swift_col,
-                beta,
-            },
+        Selection::Auto => match soft_vote.filter(|c| c.problem().is_none()) {
+            Some(c) => c.selector(swift_col, lp_col),
             None => Selector::WeightedVote { score: swift_col },
         },
         Selection::Swift => Selector::Argmax { score: swift_col },
@@ -860,6 +865,37 @@ mod tests {
             .unwrap(),
             1
         );
+    }
+
+    #[test]
+    fn auto_follows_the_heads_calibration_log_prob_included() {
+        // Two candidates say "1" with a poor log-prob, one says "2" with a far better one; the
+        // head's scores are flat.
+        let answers = [a("1"), a("1"), a("2")];
+        let swift = [0.0, 0.0, 0.0];
+        let lp = [-2.0, -2.0, -0.1];
+        let cal = |beta: f64, logprob: f64| SoftVoteCalibration {
+            beta,
+            logprob,
+            k: 8,
+            problems: 10,
+            accuracy: 0.5,
+            majority: 0.4,
+            argmax: 0.4,
+        };
+        let auto = |c: &SoftVoteCalibration| {
+            choose(Selection::Auto, &answers, &lp, &swift, &[false; 3], Some(c)).unwrap()
+        };
+        assert_eq!(auto(&cal(0.5, 0.0)), 0, "the head alone: majority");
+        // exp(4 (-2 + 0.1)) twice against 1 for "2".
+        assert_eq!(
+            auto(&cal(0.5, 4.0)),
+            2,
+            "the log-prob outvotes the majority"
+        );
+        // A calibration no loaded head can carry (hand-made) is not used: swift-vote, no panic.
+        assert_eq!(auto(&cal(-1.0, 0.0)), 0);
+        assert_eq!(auto(&cal(0.5, f64::NAN)), 0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use swift_bon::eval::prune;
 use swift_bon::eval::{self, EvalConfig, HeadScores, PlotOptions, ProblemSet};
 use swift_bon::head::Head;
 use swift_bon::prune::PrunePolicy;
-use swift_bon::select::{NamedSelector, Selector};
+use swift_bon::select::NamedSelector;
 
 use super::common::{GlobalArgs, UsageError};
 
@@ -77,7 +77,7 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
     }
     let mut heads = Vec::new();
     // (score column name, calibrated soft-vote sharpness) of the heads that have one.
-    let mut soft_votes: Vec<(String, f64)> = Vec::new();
+    let mut soft_votes: Vec<(String, swift_bon::head::SoftVoteCalibration)> = Vec::new();
     let mut running: Option<Vec<Vec<f64>>> = None;
     let policies = parse_policies(&args.prune)?;
     if !args.prune.is_empty() && args.head.len() != 1 {
@@ -136,8 +136,8 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
                     )
                 })?);
             }
-            if let Some(beta) = head.soft_vote_beta_for(col.manifest.task.answer_kind()) {
-                soft_votes.push((name.clone(), beta));
+            if let Some(c) = head.soft_vote_for(col.manifest.task.answer_kind()) {
+                soft_votes.push((name.clone(), c.clone()));
             }
             let mut hs = HeadScores::new(name);
             for (i, s) in scores.iter().enumerate() {
@@ -155,7 +155,10 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
         config = config.with_ks(ks.clone());
     }
     let mut selectors = set.default_selectors();
-    for (name, beta) in &soft_votes {
+    let lp_col = set
+        .score_index(eval::LOGPROB)
+        .context("the problem set has no log-prob column")?;
+    for (name, calibration) in &soft_votes {
         if let Some(score) = set.score_index(name) {
             // `ask`'s default selection with this head.
             let label = if name == "swift" {
@@ -165,7 +168,7 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
             };
             selectors.push(NamedSelector::new(
                 label,
-                Selector::SoftVote { score, beta: *beta },
+                calibration.selector(score, lp_col),
             ));
         }
     }

@@ -86,9 +86,10 @@ pub struct TrainArgs {
     /// Free-form notes stored in the head.
     #[arg(long)]
     pub notes: Option<String>,
-    /// Also run K-fold cross-validation over problems first and report each validation metric's
+    /// Run K-fold cross-validation over problems first and report each validation metric's
     /// mean and standard error over the folds (a steadier comparison of settings than one
-    /// split); the saved head is still trained on the ordinary split.
+    /// split). The saved head then trains on every problem for the folds' median kept epoch,
+    /// and the soft vote of `auto` is calibrated on the out-of-fold scores.
     #[arg(long, value_name = "K")]
     pub folds: Option<usize>,
 }
@@ -345,25 +346,49 @@ fn validation_scores(
     Ok((records, scores))
 }
 
-/// Prints a calibration and its accuracy curve (stderr).
+/// Prints a calibration, the best the head does alone and the accuracy along each axis
+/// (stderr).
 fn say_fit(quiet: bool, what: &str, fit: &SoftVoteFit) {
     if quiet {
         return;
     }
     let c = &fit.calibration;
+    let axis = |on_beta: bool| {
+        fit.curve
+            .iter()
+            .filter(|p| {
+                if on_beta {
+                    p.logprob == 0.0
+                } else {
+                    p.beta == 0.0
+                }
+            })
+            .map(|p| {
+                let x = if on_beta { p.beta } else { p.logprob };
+                format!("{x}:{:.3}", p.accuracy)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let alone = fit
+        .best_without_logprob()
+        .map(|p| format!("{:.3} at sharpness {}", p.accuracy, p.beta))
+        .unwrap_or_default();
+    let best = fit
+        .best()
+        .map(|p| format!("{:.3} at {}, {}", p.accuracy, p.beta, p.logprob))
+        .unwrap_or_default();
     eprintln!(
-        "soft vote calibrated{what} on {} validation problems (Best-of-{}): sharpness {} gives {:.3} (majority {:.3}, argmax {:.3}); by sharpness: {}",
+        "soft vote calibrated{what} on {} validation problems (Best-of-{}): head sharpness {}, log-prob sharpness {} give {:.3} (majority {:.3}, argmax {:.3}, best point {best}, the head alone at best {alone}); head alone by sharpness: {}; log-prob alone by sharpness: {}",
         c.problems,
         c.k,
         c.beta,
+        c.logprob,
         c.accuracy,
         c.majority,
         c.argmax,
-        fit.curve
-            .iter()
-            .map(|(b, a)| format!("{b}:{a:.3}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        axis(true),
+        axis(false),
     );
 }
 

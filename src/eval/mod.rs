@@ -90,7 +90,8 @@ mod report;
 /// The crate's one AUC, shared with training (see [`crate::head::auc`]).
 pub use crate::head::auc;
 pub use calibrate::{
-    calibrate_soft_vote, calibrate_soft_vote_by_kind, KindFits, SoftVoteFit, SOFT_VOTE_GRID,
+    calibrate_soft_vote, calibrate_soft_vote_by_kind, GridPoint, KindFits, SoftVoteFit,
+    LOGPROB_GRID, SOFT_VOTE_GRID,
 };
 pub use estimate::{
     answered_argmax_win_probabilities, argmax_win_probabilities, binomial, expected_accuracy,

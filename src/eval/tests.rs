@@ -21,6 +21,7 @@ fn all_selectors() -> Vec<Selector> {
         Selector::SoftVote {
             score: 1,
             beta: 1.5,
+            plus: None,
         },
         Selector::FusionRanking { a: 0, b: 1 },
         Selector::FusionScaling { a: 1, b: 0 },
@@ -943,13 +944,14 @@ fn the_soft_vote_calibrates_towards_the_head_that_knows_and_splits_by_kind() {
         &EvalConfig::default(),
     )
     .unwrap();
-    assert_eq!(fit.curve.len(), SOFT_VOTE_GRID.len());
+    assert_eq!(fit.curve.len(), SOFT_VOTE_GRID.len() * LOGPROB_GRID.len());
     assert!(fit.calibration.beta > 0.0, "{fit:?}");
     assert!(
         fit.calibration.accuracy >= fit.calibration.majority,
         "{fit:?}"
     );
-    assert!(fit.calibration.accuracy >= fit.curve[0].1 - 1e-12);
+    assert!(fit.calibration.accuracy >= fit.curve[0].accuracy - 1e-12);
+    assert_eq!((fit.curve[0].beta, fit.curve[0].logprob), (0.0, 0.0));
     // By kind: even problems one kind, odd the other; each kind's fit sees only its problems.
     let kind_of = |p: u64| if p % 2 == 0 { "number" } else { "yes-no" };
     let fits = calibrate_soft_vote_by_kind(&records, &heads[0], &kind_of).unwrap();
@@ -972,4 +974,47 @@ fn mean_and_standard_error_by_hand() {
     let (m, se) = mean_and_standard_error(&[1.0, 2.0, 3.0]).unwrap();
     assert_eq!(m, 2.0);
     assert!((se - 1.0 / 3f64.sqrt()).abs() < 1e-12);
+}
+
+#[test]
+fn the_soft_vote_gives_the_log_prob_a_say_where_it_knows_and_the_head_does_not() {
+    // Each problem: 3 of 8 candidates right ("42"), the other 5 agree on one wrong answer, so
+    // majority vote is usually wrong; the right ones have the better mean log-prob; the head's
+    // score is noise.
+    let mut rng = Rng::new(5);
+    let mut records = Vec::new();
+    let mut noise = HeadScores::new("noise");
+    for p in 0..40u64 {
+        for c in 0..8u32 {
+            let correct = c % 3 == 0;
+            let mut r = record(p, c, Some(if correct { "42" } else { "41" }), correct);
+            r.mean_logprob = if correct { -0.2 } else { -0.9 } - 0.2 * rng.next_f64();
+            records.push(r);
+            noise.scores.insert((p, c), rng.next_f64() * 2.0 - 1.0);
+        }
+    }
+    let set = ProblemSet::from_records(&records, &[noise]).unwrap();
+    let fit = calibrate_soft_vote(
+        &set,
+        set.score_index("noise").unwrap(),
+        8,
+        &EvalConfig::default(),
+    )
+    .unwrap();
+    let c = &fit.calibration;
+    assert!(c.logprob > 0.0, "{c:?}");
+    assert!(c.accuracy > c.majority + 0.5, "{c:?}");
+    assert!(
+        c.accuracy > fit.best_without_logprob().unwrap().accuracy + 0.5,
+        "{c:?}"
+    );
+    // The calibration's selector is the soft vote it describes, on the set's columns.
+    let lp = set.score_index(LOGPROB).unwrap();
+    match c.selector(set.score_index("noise").unwrap(), lp) {
+        Selector::SoftVote { beta, plus, .. } => {
+            assert_eq!(beta, c.beta);
+            assert_eq!(plus.map(|t| (t.score, t.sharpness)), Some((lp, c.logprob)));
+        }
+        other => panic!("{other:?}"),
+    }
 }

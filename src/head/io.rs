@@ -308,6 +308,22 @@ fn spec_from_yaml(meta: HeadYaml) -> Result<HeadSpec, HeadError> {
         training: meta.training,
         notes: meta.notes,
     };
+    if let Some(t) = &spec.training {
+        let calibrations = t
+            .soft_vote
+            .iter()
+            .map(|c| ("training.soft_vote".to_string(), c))
+            .chain(
+                t.soft_vote_by_kind
+                    .iter()
+                    .map(|(k, c)| (format!("training.soft_vote_by_kind.{k}"), c)),
+            );
+        for (field, c) in calibrations {
+            if let Some(why) = c.problem() {
+                return Err(invalid(format!("{field}: {why}")));
+            }
+        }
+    }
     if spec.width() as u64 != width {
         return Err(invalid(format!(
             "features.width is {width} but the states and model give F = {}",
@@ -414,6 +430,65 @@ mod tests {
         let text = std::fs::read_to_string(y).unwrap();
         assert!(text.contains(from), "{text}");
         std::fs::write(y, text.replacen(from, to, 1)).unwrap();
+    }
+
+    #[test]
+    fn a_soft_vote_calibration_round_trips_and_bad_sharpnesses_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_d, mut head, _y, _s) = saved(Normalization::Rms, true);
+        let calibration = |beta: f64, logprob: f64| crate::head::SoftVoteCalibration {
+            beta,
+            logprob,
+            k: 8,
+            problems: 40,
+            accuracy: 0.5,
+            majority: 0.4,
+            argmax: 0.45,
+        };
+        head.set_soft_vote(Some(calibration(0.25, 2.0)));
+        head.set_soft_vote_by_kind(std::collections::BTreeMap::from([(
+            "yes-no".to_string(),
+            calibration(0.0, 0.0),
+        )]));
+        let (y, _s) = head.save(dir.path().join("h")).unwrap();
+        let back = Head::load(&y).unwrap();
+        assert_eq!(back.spec(), head.spec());
+        let yes_no = back.soft_vote_for(crate::tasks::AnswerKind::YesNo).unwrap();
+        assert_eq!((yes_no.beta, yes_no.logprob), (0.0, 0.0));
+        let number = back
+            .soft_vote_for(crate::tasks::AnswerKind::Number)
+            .unwrap();
+        assert_eq!((number.beta, number.logprob), (0.25, 2.0));
+        // A zero log-prob sharpness is not written (heads from before it read the same).
+        let text = std::fs::read_to_string(&y).unwrap();
+        assert_eq!(text.matches("logprob:").count(), 1, "{text}");
+        for (from, to, field) in [
+            (
+                "logprob: 2.0",
+                "logprob: -1.0",
+                "training.soft_vote: logprob is -1",
+            ),
+            (
+                "logprob: 2.0",
+                "logprob: .inf",
+                "training.soft_vote: logprob is inf",
+            ),
+            (
+                "beta: 0.25",
+                "beta: .nan",
+                "training.soft_vote: beta is NaN",
+            ),
+            (
+                "beta: 0.0",
+                "beta: -0.5",
+                "training.soft_vote_by_kind.yes-no: beta is -0.5",
+            ),
+        ] {
+            let (y, _s) = head.save(dir.path().join("bad")).unwrap();
+            edit_yaml(&y, from, to);
+            let err = crate::error_class::chain_text(&Head::load(&y).unwrap_err());
+            assert!(err.contains(field), "{from} -> {to}: {err}");
+        }
     }
 
     #[test]

@@ -175,16 +175,23 @@ pub struct TrainingInfo {
     pub soft_vote_by_kind: std::collections::BTreeMap<String, SoftVoteCalibration>,
 }
 
-/// How sharply the head's scores may overrule the majority, chosen on validation problems.
+/// How sharply the head's scores, and the model's own mean log-prob, may overrule the
+/// majority, chosen on validation problems.
 ///
-/// The `auto` selection is a soft vote ([`crate::select::soft_vote`]): each answer gets
-/// `sum exp(beta (R - R_best))` over its candidates. `beta = 0` is majority vote; large `beta` is
-/// the head's argmax. `beta` is the grid value with the best expected Best-of-`k` accuracy on
-/// the validation problems (ties to the smaller, more majority-like value).
+/// The `auto` selection is a soft vote ([`crate::select::soft_vote_plus`]): each answer gets
+/// `sum exp(beta R + gamma L - best)` over its candidates (`R` the head's score, `L` the mean
+/// log-prob, `gamma` = [`Self::logprob`]). Both 0 is majority vote; large `beta` is the head's
+/// argmax. The pair is chosen on a grid by the one-standard-error rule
+/// ([`crate::eval::calibrate_soft_vote`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SoftVoteCalibration {
-    /// The chosen sharpness (finite; the largest grid value stands for "the head decides").
+    /// The head score's sharpness (finite; the largest grid value stands for "the head
+    /// decides").
     pub beta: f64,
+    /// The mean log-prob's sharpness (0, the default, leaves it out: heads calibrated before it
+    /// existed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub logprob: f64,
     /// Best-of-k the choice was made for.
     pub k: usize,
     /// Validation problems it was measured on.
@@ -196,6 +203,39 @@ pub struct SoftVoteCalibration {
     pub majority: f64,
     /// See `accuracy`.
     pub argmax: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+impl SoftVoteCalibration {
+    /// The soft vote over score columns `swift` and `logprob` that this calibration describes.
+    pub fn selector(&self, swift: usize, logprob: usize) -> crate::select::Selector {
+        crate::select::Selector::SoftVote {
+            score: swift,
+            beta: self.beta,
+            plus: (self.logprob > 0.0).then_some(crate::select::Term {
+                score: logprob,
+                sharpness: self.logprob,
+            }),
+        }
+    }
+
+    /// Why the sharpnesses cannot be used, if they cannot: `beta` must be >= 0 (`+inf`
+    /// allowed), `logprob` finite and >= 0.
+    pub fn problem(&self) -> Option<String> {
+        if self.beta.is_nan() || self.beta < 0.0 {
+            Some(format!("beta is {}, expected a number >= 0", self.beta))
+        } else if !self.logprob.is_finite() || self.logprob < 0.0 {
+            Some(format!(
+                "logprob is {}, expected a finite number >= 0",
+                self.logprob
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 /// Everything about a head except its numbers.
@@ -416,14 +456,14 @@ impl Head {
             .soft_vote_by_kind = by_kind;
     }
 
-    /// The calibrated soft-vote sharpness for questions of answer kind `kind` (its own
-    /// calibration when the head has one for that kind, else the overall one).
-    pub fn soft_vote_beta_for(&self, kind: crate::tasks::AnswerKind) -> Option<f64> {
+    /// The calibrated soft vote for questions of answer kind `kind` (its own calibration when
+    /// the head has one for that kind, else the overall one). Loading a head checks that its
+    /// sharpnesses are valid.
+    pub fn soft_vote_for(&self, kind: crate::tasks::AnswerKind) -> Option<&SoftVoteCalibration> {
         let t = self.spec.training.as_ref()?;
         t.soft_vote_by_kind
             .get(kind.name())
             .or(t.soft_vote.as_ref())
-            .map(|c| c.beta)
     }
 
     /// Replaces the free-form notes.

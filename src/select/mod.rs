@@ -32,7 +32,7 @@
 //! | `Majority` | the most frequent answer ([`majority`]) |
 //! | `Argmax` | the highest score ([`argmax`]) |
 //! | `WeightedVote` | the answer with the largest sum of sigmoid(score) ([`weighted_vote`]) |
-//! | `SoftVote` | the answer with the largest sum of exp(beta (score - best)): majority at beta = 0, argmax at infinity ([`soft_vote`]) |
+//! | `SoftVote` | the answer with the largest sum of exp(beta (score - best)): majority at beta = 0, argmax at infinity ([`soft_vote`]); optionally with a second score in the exponent ([`soft_vote_plus`]) |
 //! | `FusionRanking` | the best worse-of-two ranks ([`fusion_ranking`]) |
 //! | `FusionScaling` | the best mean of two min-max scaled scores ([`fusion_scaling`]) |
 
@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::rng::Rng;
 
 pub use score::{argmax, compare_scores, fusion_ranking, fusion_scaling};
-pub use vote::{majority, sigmoid, soft_vote, weighted_vote};
+pub use vote::{majority, sigmoid, soft_vote, soft_vote_plus, weighted_vote, Term};
 
 /// Errors building a [`Pool`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -253,12 +253,16 @@ pub enum Selector {
         /// Score column (a SWIFT head's R, a logit).
         score: usize,
     },
-    /// Vote weighted by exp(beta (score - best score)); see [`soft_vote`].
+    /// Vote weighted by exp(beta (score - best score)); see [`soft_vote`]. With `plus`, a
+    /// second score counts in the exponent too; see [`soft_vote_plus`].
     SoftVote {
         /// Score column.
         score: usize,
         /// Sharpness beta >= 0 (`+inf` allowed; written `null` in JSON).
         beta: f64,
+        /// A second score column and its (finite) sharpness.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plus: Option<Term>,
     },
     /// Worse of two ranks, best wins; see [`fusion_ranking`].
     FusionRanking {
@@ -340,8 +344,8 @@ impl Selector {
             Selector::WeightedVote { score } => {
                 vote::weighted_vote_with(pool, score, subset, &mut scratch.tallies)
             }
-            Selector::SoftVote { score, beta } => {
-                vote::soft_vote_with(pool, score, beta, subset, &mut scratch.tallies)
+            Selector::SoftVote { score, beta, plus } => {
+                vote::soft_vote_with(pool, score, beta, plus, subset, &mut scratch.tallies)
             }
             Selector::FusionRanking { a, b } => {
                 fusion_ranking(pool.scores(a), pool.scores(b), subset)
@@ -374,9 +378,10 @@ impl Selector {
             Selector::Random | Selector::RandomAnswered | Selector::Oracle | Selector::Majority => {
                 Vec::new()
             }
-            Selector::Argmax { score }
-            | Selector::WeightedVote { score }
-            | Selector::SoftVote { score, .. } => vec![score],
+            Selector::Argmax { score } | Selector::WeightedVote { score } => vec![score],
+            Selector::SoftVote { score, plus, .. } => std::iter::once(score)
+                .chain(plus.map(|p| p.score))
+                .collect(),
             Selector::FusionRanking { a, b } | Selector::FusionScaling { a, b } => vec![a, b],
         }
     }

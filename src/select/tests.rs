@@ -382,10 +382,65 @@ fn soft_vote_runs_from_majority_to_argmax() {
     let sel = Selector::SoftVote {
         score: 0,
         beta: 5.0,
+        plus: None,
     };
     assert_eq!(sel.select(&p, &all, &mut Rng::new(0)), Some(1));
     assert_eq!(sel.score_columns(), vec![0]);
     // No answered member: the best score.
     assert_eq!(soft_vote(&p, 0, 1.0, &[3]), Some(3));
     assert_eq!(soft_vote(&p, 0, 1.0, &[]), None);
+}
+
+#[test]
+fn a_two_score_soft_vote_lets_the_second_score_tilt_the_vote() {
+    // Columns: head score, mean log-prob. "7" x3 with a poor log-prob, "8" x2 with a good one,
+    // one unanswered candidate with the best of both.
+    let c = vec![
+        cand(Some("7"), true, &[0.0, -2.0]),
+        cand(Some("8"), false, &[0.3, -0.2]),
+        cand(Some("7"), true, &[0.5, -2.1]),
+        cand(Some("8"), false, &[0.0, -0.1]),
+        cand(Some("7"), true, &[0.1, -1.9]),
+        cand(None, false, &[9.0, 0.0]),
+    ];
+    let p = Pool::new(&c).unwrap();
+    let all = p.all();
+    let lp = |sharpness: f64| Term {
+        score: 1,
+        sharpness,
+    };
+    // Second sharpness 0 is exactly the one-score vote, at every head sharpness.
+    for beta in [0.0, 0.5, 3.0, f64::INFINITY] {
+        assert_eq!(
+            soft_vote_plus(&p, 0, beta, lp(0.0), &all),
+            soft_vote(&p, 0, beta, &all),
+            "beta {beta}"
+        );
+    }
+    // A gentle log-prob leaves the majority (its best log-prob, candidate 4); a sharp one
+    // outvotes it with the two "8"s, and the pick is the "8" with the higher combined score
+    // (candidate 3: -0.1 against -0.2).
+    assert_eq!(soft_vote_plus(&p, 0, 0.0, lp(0.1), &all), Some(4));
+    assert_eq!(soft_vote_plus(&p, 0, 0.0, lp(4.0), &all), Some(3));
+    // With the head in too, candidate 1 combines best: 2 * 0.3 - 4 * 0.2 > 2 * 0 - 4 * 0.1.
+    assert_eq!(soft_vote_plus(&p, 0, 2.0, lp(4.0), &all), Some(1));
+    // Head sharpness infinite: the head's argmax among the answered, whatever the log-prob.
+    assert_eq!(soft_vote_plus(&p, 0, f64::INFINITY, lp(4.0), &all), Some(2));
+    // The selector form reads both columns and agrees.
+    let sel = Selector::SoftVote {
+        score: 0,
+        beta: 0.0,
+        plus: Some(lp(4.0)),
+    };
+    assert_eq!(sel.score_columns(), vec![0, 1]);
+    assert_eq!(sel.select(&p, &all, &mut Rng::new(0)), Some(3));
+    // A missing log-prob weighs nothing once it counts.
+    let c = vec![
+        cand(Some("7"), true, &[0.0, NAN]),
+        cand(Some("7"), true, &[0.0, NAN]),
+        cand(Some("8"), false, &[0.0, -1.0]),
+    ];
+    let p = Pool::new(&c).unwrap();
+    assert_eq!(soft_vote_plus(&p, 0, 0.0, lp(1.0), &p.all()), Some(2));
+    assert_eq!(soft_vote_plus(&p, 0, 0.0, lp(0.0), &p.all()), Some(0));
 }

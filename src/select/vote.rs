@@ -3,6 +3,8 @@
 use std::cmp::Ordering;
 
 use super::score::{argmax, compare_scores};
+use serde::{Deserialize, Serialize};
+
 use super::Pool;
 
 /// The logistic function 1 / (1 + e^-x), computed without overflow for any finite `x`;
@@ -35,6 +37,8 @@ pub(crate) struct Tallies {
     slot: Vec<u32>,
     /// Answer ids with a tally, to reset `slot` afterwards.
     touched: Vec<u32>,
+    /// Per-candidate combined scores of a two-score soft vote.
+    combined: Vec<f64>,
 }
 
 impl Tallies {
@@ -162,18 +166,63 @@ pub(crate) fn weighted_vote_with(
 ///
 /// Panics if `score` is not a column of `pool` or `beta` is negative or `NaN`.
 pub fn soft_vote(pool: &Pool, score: usize, beta: f64, subset: &[usize]) -> Option<usize> {
-    soft_vote_with(pool, score, beta, subset, &mut Tallies::default())
+    soft_vote_with(pool, score, beta, None, subset, &mut Tallies::default())
+}
+
+/// A score column and how sharply it counts in a [`soft_vote_plus`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Term {
+    /// Score column.
+    pub score: usize,
+    /// Its sharpness, finite and >= 0.
+    pub sharpness: f64,
+}
+
+/// [`soft_vote`] over two scores: each answered member votes with weight
+/// `exp(z_i - z_max)`, `z_i = beta R_i + gamma L_i` (`R` = column `score`, `L` = `plus.score`,
+/// `gamma = plus.sharpness`), and the winning answer's candidate is its highest `z`. Both
+/// sharpnesses 0 is [`majority`]; `gamma = 0` is exactly [`soft_vote`]; `beta = +inf` is the
+/// argmax of `R` (the head decides, `L` is not consulted). This is how the `auto` selection
+/// lets the model's own confidence (mean log-prob) count beside the head, each with its own
+/// calibrated weight. A candidate with a missing (`NaN`) value in a column that counts weighs 0.
+///
+/// Panics if a column is out of range, `beta` is negative or `NaN`, or `gamma` is negative or
+/// not finite.
+pub fn soft_vote_plus(
+    pool: &Pool,
+    score: usize,
+    beta: f64,
+    plus: Term,
+    subset: &[usize],
+) -> Option<usize> {
+    soft_vote_with(
+        pool,
+        score,
+        beta,
+        Some(plus),
+        subset,
+        &mut Tallies::default(),
+    )
 }
 
 pub(crate) fn soft_vote_with(
     pool: &Pool,
     score: usize,
     beta: f64,
+    plus: Option<Term>,
     subset: &[usize],
     t: &mut Tallies,
 ) -> Option<usize> {
     assert!(beta >= 0.0, "soft vote sharpness {beta} is not >= 0");
-    if beta == 0.0 {
+    let plus = plus.filter(|p| {
+        assert!(
+            p.sharpness >= 0.0 && p.sharpness.is_finite(),
+            "soft vote sharpness {} of the second score is not finite and >= 0",
+            p.sharpness
+        );
+        p.sharpness > 0.0
+    });
+    if beta == 0.0 && plus.is_none() {
         return majority_with(pool, subset, t);
     }
     let scores = pool.scores(score);
@@ -194,27 +243,48 @@ pub(crate) fn soft_vote_with(
             },
         );
     }
+    // z = R with the sharpness outside the exponent's difference (exactly the one-score vote),
+    // or beta R + gamma L with both inside.
+    let mut z = std::mem::take(&mut t.combined);
+    z.clear();
+    z.resize(scores.len(), f64::NAN);
+    let outer = match plus {
+        None => {
+            z.copy_from_slice(scores);
+            beta
+        }
+        Some(p) => {
+            let second = pool.scores(p.score);
+            for i in answered() {
+                let r = if beta == 0.0 { 0.0 } else { beta * scores[i] };
+                z[i] = r + p.sharpness * second[i];
+            }
+            1.0
+        }
+    };
     let top = answered()
-        .map(|i| scores[i])
+        .map(|i| z[i])
         .filter(|x| x.is_finite())
         .fold(f64::NEG_INFINITY, f64::max);
     t.reset(pool.n_answers());
-    let better = |i: usize, j: usize| match compare_scores(scores[i], scores[j]) {
+    let better = |i: usize, j: usize| match compare_scores(z[i], z[j]) {
         Ordering::Greater => true,
         Ordering::Equal => i < j,
         Ordering::Less => false,
     };
     for i in answered() {
-        let x = scores[i];
+        let x = z[i];
         let w = if x.is_nan() || top == f64::NEG_INFINITY {
             0.0
         } else {
-            (beta * (x - top)).exp()
+            (outer * (x - top)).exp()
         };
         t.add(pool.answer_id(i).unwrap_or_default(), i, w, better);
     }
-    match t.winner() {
+    let pick = match t.winner() {
         Some(w) => Some(w.best),
         None => argmax(scores, subset),
-    }
+    };
+    t.combined = z;
+    pick
 }
