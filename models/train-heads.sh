@@ -13,8 +13,10 @@
 # state (resumable if interrupted; data/ is not in git). Each head: all states, rms, the pairwise
 # loss (chosen by cross-validation, see README), 5-fold cross-validation; the final head trains on
 # every problem for the folds' median epoch, and the soft vote of the `auto` selection is
-# calibrated on the out-of-fold scores by the one-standard-error rule.
-# Usage: models/train-heads.sh [collect|train|all]  (default: all)
+# calibrated on the out-of-fold scores by the one-standard-error rule; each head's calibration
+# grid goes to runs/calibration-NAME.json, and `check` replays the choosing rule on it
+# (scripts/rule-check.py: split-half checks on the training problems alone).
+# Usage: models/train-heads.sh [collect|train|check|all]  (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
@@ -34,17 +36,24 @@ collect() { # about 35 minutes on 2 cores
   $B collect --task "{\"task\":\"coinflip\",\"count\":100,\"seed\":1002,\"instruction\":\"$YESNO\"}" "${COLLECT[@]}" --out $Y/coin-train
 }
 train() {
+  mkdir -p runs
   $B train --data $N/arith-train --data $N/words-train --data $Y/coin-train --out models/smollm2-135m-general "${TRAIN[@]}" \
+    --calibration-json runs/calibration-general.json \
     --notes "general head: arithmetic (400) + word problems (60) + CoinFlip (100), x 16 candidates; numbers and yes/no questions each with their own instruction"
-  $B train --data $N/arith-train --out models/smollm2-135m-arith "${TRAIN[@]}" \
+  $B train --data $N/arith-train --out models/smollm2-135m-arith "${TRAIN[@]}" --calibration-json runs/calibration-arith.json \
     --notes "arithmetic head: two 1-2 digit numbers, + and -, 400 problems x 16 candidates, seed 1001"
-  $B train --data $Y/coin-train --out models/smollm2-135m-coinflip "${TRAIN[@]}" \
+  $B train --data $Y/coin-train --out models/smollm2-135m-coinflip "${TRAIN[@]}" --calibration-json runs/calibration-coinflip.json \
     --notes "CoinFlip head: 2-4 people, 100 problems x 16 candidates, seed 1002"
+}
+
+check() {
+  for h in general arith coinflip; do echo "== $h"; python3 scripts/rule-check.py runs/calibration-$h.json; done
 }
 
 case "${1:-all}" in
   collect) collect ;;
   train) train ;;
-  all) collect; train ;;
-  *) echo "usage: $0 [collect|train|all]" >&2; exit 2 ;;
+  check) check ;;
+  all) collect; train; check ;;
+  *) echo "usage: $0 [collect|train|check|all]" >&2; exit 2 ;;
 esac

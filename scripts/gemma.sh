@@ -27,6 +27,7 @@ train() {
   mkdir -p runs/heads
   for w in line steps; do
     $B train --data $D/arith-train$(sfx $w) --out $H$(sfx $w) --layers all --norm rms --loss pairwise --folds 5 --seed 42 \
+      --calibration-json runs/calibration-gemma3-arith$(sfx $w).json \
       --notes "gemma3 head: arithmetic (two 1-2 digit numbers, + and -), completion format, worked=$w, 100 problems x 16 candidates, seed 1001"
   done
 }
@@ -35,6 +36,7 @@ formats() { # accuracy per weight format (BENCHMARKS.md): the held-out set from 
   python3 scripts/paired.py $D/arith-test-original $D/arith-test
 }
 evaluate() {
+  python3 scripts/rule-check.py runs/calibration-gemma3-arith.json
   for w in line steps; do
     echo "== worked=$w"; $B eval --data $D/arith-test$(sfx $w) --head $H$(sfx $w) "${K[@]}"
   done

@@ -271,6 +271,8 @@ fn a_general_head_records_an_instruction_per_answer_kind() {
         "ce",
         "--folds",
         "2",
+        "--calibration-json",
+        s(&dir.path().join("grid.json")),
         "-q",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -278,6 +280,35 @@ fn a_general_head_records_an_instruction_per_answer_kind() {
         text.contains("2-fold cross-validation") && text.contains("trained on all 8 problems"),
         "{text}"
     );
+    // The calibration grid: every point of both axes, each problem scored out of fold, per
+    // answer kind too, and the choice is the one the head records.
+    let grid: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("grid.json")).unwrap())
+            .unwrap();
+    for part in [
+        &grid["overall"],
+        &grid["by_kind"]["number"],
+        &grid["by_kind"]["yes-no"],
+    ] {
+        let points = part["grid"].as_array().unwrap();
+        assert_eq!(points.len(), 9 * 7, "{part}");
+        let rows = part["per_problem"].as_array().unwrap();
+        assert!(!rows.is_empty(), "{part}");
+        assert!(
+            rows.iter().all(|r| r.as_array().unwrap().len() == 63),
+            "{part}"
+        );
+    }
+    assert_eq!(
+        grid["overall"]["per_problem"].as_array().unwrap().len(),
+        8,
+        "every problem, out of fold"
+    );
+    let recorded: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.path().join("general.yaml")).unwrap())
+            .unwrap();
+    let beta = recorded["training"]["soft_vote"]["beta"].as_f64().unwrap();
+    assert_eq!(grid["overall"]["chosen"]["beta"].as_f64(), Some(beta));
     let yaml = std::fs::read_to_string(dir.path().join("general.yaml")).unwrap();
     assert!(
         yaml.contains("folds: 2") && yaml.contains("val_problems: 0"),

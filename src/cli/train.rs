@@ -1,7 +1,7 @@
 //! `swift-bon train`: a SWIFT head from one collection, or a general head from several.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
@@ -92,6 +92,12 @@ pub struct TrainArgs {
     /// and the soft vote of `auto` is calibrated on the out-of-fold scores.
     #[arg(long, value_name = "K")]
     pub folds: Option<usize>,
+    /// Also write the soft vote's calibration grid to FILE (JSON): for overall and each answer
+    /// kind, every grid point's (beta, logprob) sharpnesses and accuracy, each validation
+    /// problem's accuracy at every point, and the choice (`scripts/rule-check.py` replays the
+    /// choosing rule on it).
+    #[arg(long, value_name = "FILE")]
+    pub calibration_json: Option<PathBuf>,
 }
 
 /// Within-problem AUC at or below this, with a pooled AUC at or above [`POOLED_HIGH`], means the
@@ -207,6 +213,9 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         outcome.head.set_cross_validation(*k as u32, mean.clone());
     }
     let fits = calibrations(&cols, &data, &outcome, &fold_outcomes, quiet)?;
+    if let Some(path) = &args.calibration_json {
+        write_calibration_json(path, &fits)?;
+    }
     let (overall, by_kind) = (
         fits.overall.map(|f| f.calibration),
         fits.by_kind
@@ -344,6 +353,26 @@ fn validation_scores(
         }
     }
     Ok((records, scores))
+}
+
+/// The calibration grids as JSON (see `TrainArgs::calibration_json`), written atomically.
+fn write_calibration_json(path: &Path, fits: &KindFits) -> anyhow::Result<()> {
+    let one = |f: &SoftVoteFit| {
+        serde_json::json!({
+            "chosen": {"beta": f.calibration.beta, "logprob": f.calibration.logprob},
+            "k": f.calibration.k,
+            "grid": f.curve.iter().map(|p| serde_json::json!({
+                "beta": p.beta, "logprob": p.logprob, "accuracy": p.accuracy,
+            })).collect::<Vec<_>>(),
+            "per_problem": f.per_problem,
+        })
+    };
+    let v = serde_json::json!({
+        "overall": fits.overall.as_ref().map(one),
+        "by_kind": fits.by_kind.iter().map(|(k, f)| (k.clone(), one(f))).collect::<BTreeMap<_, _>>(),
+    });
+    swift_bon::fsutil::write_atomic(path, format!("{v}\n").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Prints a calibration, the best the head does alone and the accuracy along each axis
