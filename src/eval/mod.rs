@@ -31,11 +31,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # JSON schema of a [`Report`] (`schema_version` 1)
+//! # JSON schema of a [`Report`] (`schema_version` 2)
 //!
 //! ```text
 //! {
-//!   "schema_version": 1,
+//!   "schema_version": 2,
 //!   "settings": {
 //!     "ks": [1, 2, 4, 8, 16],       // k values asked for (sorted, distinct)
 //!     "exact_budget": 20000,        // max subsets per problem enumerated exactly
@@ -71,7 +71,12 @@
 //!           "expected": 0.547,      // expected accuracy over random k-subsets
 //!           "std_error": 0.0,       // Monte Carlo standard error of "expected" (0 if exact)
 //!           "method": "exact",      // "exact" or "sampled(D)"
-//!           "sampled_problems": 0 } // problems whose expectation was sampled
+//!           "sampled_problems": 0,  // problems whose expectation was sampled
+//!           // "expected" minus majority vote's and minus the log-prob argmax's, paired over
+//!           // problems: mean and standard error over problems (absent when the report has no
+//!           // such selector, or fewer than two problems)
+//!           "vs_majority": { "mean": 0.08, "std_error": 0.02 },
+//!           "vs_logprob": { "mean": 0.01, "std_error": 0.016 } }
 //!       ] }
 //!   ],
 //!   "notes": ["k=16: 2 problem(s) with fewer than 16 candidates skipped"]
@@ -101,8 +106,8 @@ pub use estimate::{
 pub use input::{HeadScores, Problem, ProblemSet, LOGPROB, SELF_CERTAINTY};
 pub use plot::{find_system_font, plot, PlotError, PlotMetric, PlotOptions, FONT_PATHS};
 pub use report::{
-    default_ks, evaluate, Cell, Counts, Report, Row, ScoreSummary, SelectorInfo, Settings,
-    SCHEMA_VERSION,
+    default_ks, evaluate, Cell, Counts, Difference, Report, Row, ScoreSummary, SelectorInfo,
+    Settings, SCHEMA_VERSION,
 };
 
 use crate::select::SelectError;

@@ -89,6 +89,39 @@ impl Report {
         out.push_str(&table(&header, &expected));
         out.push_str("\nBest-of-k accuracy on the first k candidates (reference BoN@k)\n");
         out.push_str(&table(&header, &first));
+        for (what, of) in [
+            (
+                "majority vote",
+                (|c: &super::Cell| c.vs_majority) as fn(&super::Cell) -> Option<super::Difference>,
+            ),
+            ("log-prob", |c: &super::Cell| c.vs_logprob),
+        ] {
+            if !self
+                .rows
+                .iter()
+                .flat_map(|r| &r.cells)
+                .any(|c| of(c).is_some())
+            {
+                continue;
+            }
+            let rows: Vec<Vec<String>> = self
+                .rows
+                .iter()
+                .map(|r| {
+                    let mut line = vec![r.k.to_string(), r.problems.to_string()];
+                    line.extend(r.cells.iter().map(|c| match of(c) {
+                        Some(d) => format!("{:+.3}±{:.3}", d.mean, d.std_error),
+                        None => "-".to_owned(),
+                    }));
+                    line
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "\nExpected Best-of-k accuracy minus {what}'s, paired over problems (± = standard error over problems)"
+            );
+            out.push_str(&table(&header, &rows));
+        }
 
         out.push_str("\nScores: AUC of correct vs incorrect candidates\n");
         let score_header: Vec<String> = [

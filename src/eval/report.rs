@@ -14,7 +14,7 @@ use super::{EvalConfig, EvalError};
 use crate::head::auc;
 
 /// Version of the report's JSON form; bumped on any change of its keys or their meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything an evaluation measured. Its JSON form is documented in [`crate::eval`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +126,35 @@ pub struct Cell {
     pub method: Method,
     /// Problems whose expectation was sampled rather than exact.
     pub sampled_problems: usize,
+    /// This selector's expected accuracy minus majority vote's, paired over problems (absent
+    /// without a `Majority` selector in the report, or with fewer than two problems).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vs_majority: Option<Difference>,
+    /// This selector's expected accuracy minus the log-prob argmax's, paired over problems
+    /// (absent without that selector in the report, or with fewer than two problems).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vs_logprob: Option<Difference>,
+}
+
+/// A difference of accuracies, paired over problems: the mean over problems of one selector's
+/// expected accuracy minus another's, and the standard error of that mean over problems (the
+/// noise of the problem set).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Difference {
+    /// Mean difference.
+    pub mean: f64,
+    /// Its standard error over problems.
+    pub std_error: f64,
+}
+
+/// Selector `a`'s accuracy minus `b`'s, paired over the rows of `per_problem`; `None` with fewer
+/// than two problems (no standard error).
+fn paired_difference(per_problem: &[Vec<f64>], a: usize, b: usize) -> Option<Difference> {
+    let d: Vec<f64> = per_problem.iter().map(|p| p[a] - p[b]).collect();
+    let (mean, std_error) = super::mean_and_standard_error(&d)?;
+    std_error
+        .is_finite()
+        .then_some(Difference { mean, std_error })
 }
 
 impl Report {
@@ -277,6 +306,13 @@ pub fn evaluate(
     }
 
     let rules: Vec<Selector> = selectors.iter().map(|s| s.selector).collect();
+    // The two baselines every selector is compared with, problem by problem.
+    let majority = rules.iter().position(|r| *r == Selector::Majority);
+    let logprob = set.score_index(super::LOGPROB).and_then(|c| {
+        rules
+            .iter()
+            .position(|r| *r == Selector::Argmax { score: c })
+    });
     let budget = SubsetBudget {
         exact_budget: config.exact_budget,
         draws: config.draws,
@@ -299,9 +335,12 @@ pub fn evaluate(
         let m = rules.len();
         let (mut first, mut expected, mut var) = (vec![0.0; m], vec![0.0; m], vec![0.0; m]);
         let mut sampled = vec![0usize; m];
+        // Each problem's expected accuracy per selector, for the paired differences.
+        let mut per_problem: Vec<Vec<f64>> = Vec::with_capacity(included.len());
         for p in &included {
             let mut rng = subset_rng(config.seed, p.problem_index, k);
             let r = problem_k(&p.pool, &rules, k, budget, &mut rng);
+            per_problem.push(r.expected.iter().map(|e| e.mean).collect());
             for s in 0..m {
                 first[s] += r.first_k[s];
                 expected[s] += r.expected[s].mean;
@@ -326,6 +365,8 @@ pub fn evaluate(
                     Method::Exact
                 },
                 sampled_problems: sampled[s],
+                vs_majority: majority.and_then(|b| paired_difference(&per_problem, s, b)),
+                vs_logprob: logprob.and_then(|b| paired_difference(&per_problem, s, b)),
             })
             .collect();
         rows.push(Row {

@@ -798,6 +798,12 @@ fn json_key_set_is_pinned() {
         "rows[].cells[].std_error",
         "rows[].cells[].method",
         "rows[].cells[].sampled_problems",
+        "rows[].cells[].vs_majority",
+        "rows[].cells[].vs_majority.mean",
+        "rows[].cells[].vs_majority.std_error",
+        "rows[].cells[].vs_logprob",
+        "rows[].cells[].vs_logprob.mean",
+        "rows[].cells[].vs_logprob.std_error",
         "notes",
     ]
     .into_iter()
@@ -1017,4 +1023,43 @@ fn the_soft_vote_gives_the_log_prob_a_say_where_it_knows_and_the_head_does_not()
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn every_selector_is_compared_with_majority_and_log_prob_problem_by_problem() {
+    let (records, heads) = synthetic(30, 8, 11);
+    let set = ProblemSet::from_records(&records, &heads).unwrap();
+    let config = EvalConfig::default().with_ks(vec![4]);
+    let report = evaluate(&set, &set.default_selectors(), &config).unwrap();
+    let row = &report.rows[0];
+    let cell = |name: &str| row.cells.iter().find(|c| c.selector == name).unwrap();
+    let (maj, lp) = (cell("majority"), cell("logprob"));
+    for c in &row.cells {
+        // The mean of the paired differences is the difference of the means.
+        let d = c.vs_majority.unwrap();
+        assert!(
+            (d.mean - (c.expected - maj.expected)).abs() < 1e-12,
+            "{c:?}"
+        );
+        let d = c.vs_logprob.unwrap();
+        assert!((d.mean - (c.expected - lp.expected)).abs() < 1e-12, "{c:?}");
+        assert!(d.std_error >= 0.0);
+    }
+    assert_eq!(maj.vs_majority.unwrap().mean, 0.0);
+    assert_eq!(maj.vs_majority.unwrap().std_error, 0.0);
+    // The perfect head beats majority on these problems by more than its noise.
+    let perfect = cell("perfect").vs_majority.unwrap();
+    assert!(perfect.mean > 2.0 * perfect.std_error, "{perfect:?}");
+    let text = report.render_text();
+    assert!(
+        text.contains("minus majority vote's, paired over problems"),
+        "{text}"
+    );
+    assert!(text.contains("minus log-prob's"), "{text}");
+    // Without the baselines in the report there is nothing to compare with.
+    let only = [NamedSelector::new("oracle", Selector::Oracle)];
+    let report = evaluate(&set, &only, &config).unwrap();
+    assert!(report.rows[0].cells[0].vs_majority.is_none());
+    assert!(report.rows[0].cells[0].vs_logprob.is_none());
+    assert!(!report.render_text().contains("paired over problems"));
 }
