@@ -13,6 +13,16 @@ fn swift_bon(args: &[&str]) -> Output {
         .expect("run swift-bon")
 }
 
+/// Asserts success (showing stderr if not) and parses stdout as JSON.
+fn stdout_json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
 /// Asserts a clean failure: non-zero exit, exactly one `error:` line mentioning `needle`.
 fn assert_clean_error(out: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -99,12 +109,7 @@ fn sample_json_reports_every_state_for_every_token() {
         "-m",
         model.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let v = stdout_json(&out);
     let cands = v["candidates"].as_array().unwrap();
     assert_eq!(cands.len(), 8);
     let texts: std::collections::HashSet<&str> =
@@ -129,12 +134,7 @@ fn doctor_reports_the_model_and_passes_the_self_check() {
     let model = common::smollm2();
     let _serial = common::serial();
     let out = swift_bon(&["doctor", "--json", "-m", model.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = stdout_json(&out);
     assert_eq!(v["model"]["architecture"], "llama");
     assert_eq!(v["model"]["n_layer"], 30);
     assert_eq!(v["model"]["n_embd"], 576);
@@ -189,12 +189,7 @@ fn ask_without_a_head_says_so_and_offers_other_selectors() {
         .env(swift_bon::fetch::MODELS_DIR_ENV, empty.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = stdout_json(&out);
     assert_eq!(v["selection"], "majority");
     assert_eq!(v["candidates"].as_array().unwrap().len(), 4);
     let chosen = v["chosen"].as_u64().unwrap() as usize;
@@ -220,12 +215,7 @@ fn ask_with_the_shipped_head_scores_every_candidate() {
         "-m",
         model.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = stdout_json(&out);
     assert!(v["head"].as_str().unwrap().contains("smollm2-135m"), "{v}");
     let cands = v["candidates"].as_array().unwrap();
     let scores: Vec<f64> = cands
@@ -301,12 +291,7 @@ fn ask_task_picks_the_head_of_that_task_family() {
         "-m",
         model.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = stdout_json(&out);
     assert!(v["head"].as_str().unwrap().contains("coinflip"), "{v}");
     // Answers are read as yes/no, the coinflip head's answer kind.
     for c in v["candidates"].as_array().unwrap() {
@@ -340,12 +325,7 @@ fn ask_on_a_base_model_uses_the_completion_format_and_stops() {
         .env(swift_bon::fetch::MODELS_DIR_ENV, empty.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = stdout_json(&out);
     let cands = v["candidates"].as_array().unwrap();
     assert!(
         cands.iter().any(|c| c["finish"] == "stop"),
@@ -376,12 +356,7 @@ fn a_base_model_asked_without_a_task_follows_the_general_worked_examples() {
         "-m",
         model.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = stdout_json(&out);
     let cands = v["candidates"].as_array().unwrap();
     let following = cands
         .iter()
@@ -673,12 +648,7 @@ fn the_general_head_reads_yes_no_answers_from_a_yes_no_question() {
             .env(swift_bon::locate::HEADS_DIR_ENV, empty.path())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = stdout_json(&out);
         assert_eq!(v["head"], "smollm2-135m-general", "{v}");
         assert_eq!(v["selection"], "auto", "{v}");
         v["candidates"]
