@@ -3,7 +3,7 @@
 use std::fmt::{self, Write};
 
 use super::estimate::Method;
-use super::report::Report;
+use super::report::{Cell, Difference, Report};
 
 /// Right-aligned columns (the first left-aligned), separated by two spaces.
 fn table(header: &[String], rows: &[Vec<String>]) -> String {
@@ -40,6 +40,40 @@ fn opt(x: Option<f64>) -> String {
 }
 
 impl Report {
+    /// The table of each selector's paired difference from baseline `what` (`of` picks it out
+    /// of a cell), or nothing when no cell has one.
+    fn paired_table(
+        &self,
+        header: &[String],
+        what: &str,
+        of: impl Fn(&Cell) -> Option<Difference>,
+    ) -> String {
+        if !self
+            .rows
+            .iter()
+            .flat_map(|r| &r.cells)
+            .any(|c| of(c).is_some())
+        {
+            return String::new();
+        }
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let mut line = vec![r.k.to_string(), r.problems.to_string()];
+                line.extend(r.cells.iter().map(|c| match of(c) {
+                    Some(d) => format!("{:+.3}±{:.3}", d.mean, d.std_error),
+                    None => "-".to_owned(),
+                }));
+                line
+            })
+            .collect();
+        format!(
+            "\nExpected Best-of-k accuracy minus {what}'s, paired over problems (± = standard error over problems)\n{}",
+            table(header, &rows)
+        )
+    }
+
     /// The report as aligned plain text: the expected Best-of-k accuracy (rows = k, columns =
     /// selectors; sampled values carry `±` their standard error), the first-k accuracy, then
     /// score AUCs, counts and notes.
@@ -89,39 +123,8 @@ impl Report {
         out.push_str(&table(&header, &expected));
         out.push_str("\nBest-of-k accuracy on the first k candidates (reference BoN@k)\n");
         out.push_str(&table(&header, &first));
-        for (what, of) in [
-            (
-                "majority vote",
-                (|c: &super::Cell| c.vs_majority) as fn(&super::Cell) -> Option<super::Difference>,
-            ),
-            ("log-prob", |c: &super::Cell| c.vs_logprob),
-        ] {
-            if !self
-                .rows
-                .iter()
-                .flat_map(|r| &r.cells)
-                .any(|c| of(c).is_some())
-            {
-                continue;
-            }
-            let rows: Vec<Vec<String>> = self
-                .rows
-                .iter()
-                .map(|r| {
-                    let mut line = vec![r.k.to_string(), r.problems.to_string()];
-                    line.extend(r.cells.iter().map(|c| match of(c) {
-                        Some(d) => format!("{:+.3}±{:.3}", d.mean, d.std_error),
-                        None => "-".to_owned(),
-                    }));
-                    line
-                })
-                .collect();
-            let _ = writeln!(
-                out,
-                "\nExpected Best-of-k accuracy minus {what}'s, paired over problems (± = standard error over problems)"
-            );
-            out.push_str(&table(&header, &rows));
-        }
+        out.push_str(&self.paired_table(&header, "majority vote", |c| c.vs_majority));
+        out.push_str(&self.paired_table(&header, "log-prob", |c| c.vs_logprob));
 
         out.push_str("\nScores: AUC of correct vs incorrect candidates\n");
         let score_header: Vec<String> = [

@@ -243,23 +243,20 @@ pub(crate) fn soft_vote_with(
             },
         );
     }
-    // z = R with the sharpness outside the exponent's difference (exactly the one-score vote),
-    // or beta R + gamma L with both inside.
-    let mut z = std::mem::take(&mut t.combined);
-    z.clear();
-    z.resize(scores.len(), f64::NAN);
-    let outer = match plus {
-        None => {
-            z.copy_from_slice(scores);
-            beta
-        }
+    // z = R with the sharpness outside the exponent's difference (exactly the one-score vote,
+    // read in place), or beta R + gamma L with both inside (into a reused buffer).
+    let mut combined = std::mem::take(&mut t.combined);
+    let (z, outer): (&[f64], f64) = match plus {
+        None => (scores, beta),
         Some(p) => {
             let second = pool.scores(p.score);
+            combined.clear();
+            combined.resize(scores.len(), f64::NAN);
             for i in answered() {
                 let r = if beta == 0.0 { 0.0 } else { beta * scores[i] };
-                z[i] = r + p.sharpness * second[i];
+                combined[i] = r + p.sharpness * second[i];
             }
-            1.0
+            (&combined, 1.0)
         }
     };
     let top = answered()
@@ -285,6 +282,6 @@ pub(crate) fn soft_vote_with(
         Some(w) => Some(w.best),
         None => argmax(scores, subset),
     };
-    t.combined = z;
+    t.combined = combined;
     pick
 }
