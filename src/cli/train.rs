@@ -357,21 +357,8 @@ fn validation_scores(
 
 /// The calibration grids as JSON (see `TrainArgs::calibration_json`), written atomically.
 fn write_calibration_json(path: &Path, fits: &KindFits) -> anyhow::Result<()> {
-    let one = |f: &SoftVoteFit| {
-        serde_json::json!({
-            "chosen": {"beta": f.calibration.beta, "logprob": f.calibration.logprob},
-            "k": f.calibration.k,
-            "grid": f.curve.iter().map(|p| serde_json::json!({
-                "beta": p.beta, "logprob": p.logprob, "accuracy": p.accuracy,
-            })).collect::<Vec<_>>(),
-            "per_problem": f.per_problem,
-        })
-    };
-    let v = serde_json::json!({
-        "overall": fits.overall.as_ref().map(one),
-        "by_kind": fits.by_kind.iter().map(|(k, f)| (k.clone(), one(f))).collect::<BTreeMap<_, _>>(),
-    });
-    swift_bon::fsutil::write_atomic(path, format!("{v}\n").as_bytes())
+    let text = serde_json::to_string(fits)?;
+    swift_bon::fsutil::write_atomic(path, format!("{text}\n").as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }
 

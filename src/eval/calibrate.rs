@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use serde::Serialize;
+
 use super::{evaluate, EvalConfig, EvalError, HeadScores, ProblemSet};
 use crate::dataset::CandidateRecord;
 use crate::head::SoftVoteCalibration;
@@ -18,7 +20,7 @@ pub const SOFT_VOTE_GRID: [f64; 9] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 
 pub const LOGPROB_GRID: [f64; 7] = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 
 /// One point of the calibration grid and its expected Best-of-k accuracy.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct GridPoint {
     /// The head score's sharpness.
     pub beta: f64,
@@ -28,12 +30,15 @@ pub struct GridPoint {
     pub accuracy: f64,
 }
 
-/// A calibrated soft vote and the accuracies it was chosen from.
-#[derive(Debug, Clone, PartialEq)]
+/// A calibrated soft vote and the accuracies it was chosen from. Its JSON form (`train
+/// --calibration-json`) names the fields `chosen`, `grid` and `per_problem`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SoftVoteFit {
     /// The choice.
+    #[serde(rename = "chosen")]
     pub calibration: SoftVoteCalibration,
     /// Every grid point, head sharpness fastest.
+    #[serde(rename = "grid")]
     pub curve: Vec<GridPoint>,
     /// Each problem's expected Best-of-k accuracy at every point of `curve`.
     pub per_problem: Vec<Vec<f64>>,
@@ -192,7 +197,7 @@ fn one_standard_error_choice(accuracy: &[f64], steps: &[usize], per_problem: &[V
 
 /// The soft vote calibrated on every problem, and separately per answer kind when the problems
 /// ask for more than one.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct KindFits {
     /// Over all problems (`None` without any).
     pub overall: Option<SoftVoteFit>,
