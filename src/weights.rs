@@ -54,11 +54,15 @@ pub enum WeightFormat {
     /// matrix in a finer type, as its own `llama-quantize` does.
     #[serde(rename = "q4_0")]
     Q4_0,
+    /// 5-bit blocks with one scale (`LLAMA_FTYPE_MOSTLY_Q5_0`), batched by llamafile's sgemm
+    /// like Q8_0 and Q4_0.
+    #[serde(rename = "q5_0")]
+    Q5_0,
 }
 
 impl WeightFormat {
     /// Every format, in the order of `--weights` help.
-    pub const ALL: [WeightFormat; 3] = [Self::Original, Self::Q8_0, Self::Q4_0];
+    pub const ALL: [WeightFormat; 4] = [Self::Original, Self::Q8_0, Self::Q5_0, Self::Q4_0];
 
     /// Command-line name.
     pub fn name(self) -> &'static str {
@@ -66,6 +70,7 @@ impl WeightFormat {
             Self::Original => "original",
             Self::Q8_0 => "q8_0",
             Self::Q4_0 => "q4_0",
+            Self::Q5_0 => "q5_0",
         }
     }
 
@@ -75,6 +80,7 @@ impl WeightFormat {
             Self::Original => None,
             Self::Q8_0 => Some("Q8_0"),
             Self::Q4_0 => Some("Q4_0"),
+            Self::Q5_0 => Some("Q5_0"),
         }
     }
 
@@ -85,6 +91,7 @@ impl WeightFormat {
             Self::Original => None,
             Self::Q8_0 => Some(34.0 / 32.0),
             Self::Q4_0 => Some(18.0 / 32.0),
+            Self::Q5_0 => Some(22.0 / 32.0),
         }
     }
 }
@@ -107,7 +114,7 @@ pub fn default_format(_model: &KnownModel) -> WeightFormat {
 
 /// An unknown weight format name.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown weight format {0:?}; known: original, q8_0, q4_0")]
+#[error("unknown weight format {0:?}; known: original, q8_0, q5_0, q4_0")]
 pub struct WeightFormatError(pub String);
 
 impl FromStr for WeightFormat {
@@ -117,6 +124,7 @@ impl FromStr for WeightFormat {
             "original" | "orig" => Ok(Self::Original),
             "q8_0" | "q8" => Ok(Self::Q8_0),
             "q4_0" => Ok(Self::Q4_0),
+            "q5_0" => Ok(Self::Q5_0),
             _ => Err(WeightFormatError(s.to_string())),
         }
     }

@@ -38,7 +38,7 @@ pub struct ModelArgs {
     /// default model, fetched on first use.
     #[arg(long, short = 'm')]
     pub model: Option<String>,
-    /// Weight format of a known model: original (the published file), q8_0 or q4_0 (converted
+    /// Weight format of a known model: original (the published file), q8_0, q5_0 or q4_0 (converted
     /// once from it with llama.cpp's quantiser and kept beside it). Default: q8_0
     /// (converted on first use).
     #[arg(long, value_name = "FORMAT")]

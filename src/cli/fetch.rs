@@ -12,7 +12,7 @@ pub struct FetchArgs {
     /// Model to fetch: smollm2-135m (default) or gemma3-270m.
     #[arg(default_value = "smollm2-135m")]
     pub name: String,
-    /// Weight format: original (the published file), q8_0 or q4_0 (converted once from the
+    /// Weight format: original (the published file), q8_0, q5_0 or q4_0 (converted once from the
     /// verified original with llama.cpp's quantiser, kept beside it with a conversion record).
     /// Several, comma-separated, are fetched/converted in turn. Default: the model's default
     /// format (q8_0, converted from the published file).

@@ -49,6 +49,7 @@ fn ftype(format: WeightFormat) -> Option<llama_cpp_sys_2::llama_ftype> {
         WeightFormat::Original => None,
         WeightFormat::Q8_0 => Some(llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q8_0),
         WeightFormat::Q4_0 => Some(llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q4_0),
+        WeightFormat::Q5_0 => Some(llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q5_0),
     }
 }
 
