@@ -11,11 +11,10 @@ use swift_bon::dataset::LabelledStore;
 use swift_bon::eval::{
     calibrate_soft_vote_by_kind, mean_and_standard_error, HeadScores, KindFits, SoftVoteFit,
 };
-use swift_bon::features::{CandidateFeatures, ConcatFeatures, StateSpec, SubsetFeatures};
-use swift_bon::head::Head;
+use swift_bon::features::{CandidateFeatures, ConcatFeatures, StateSpec};
 use swift_bon::head::Normalization;
 use swift_bon::tasks::AnswerKind;
-use swift_bon::train::{self, KeepBy, Loss, PosWeight, TrainEvent, TrainOptions};
+use swift_bon::train::{self, CvEvent, KeepBy, Loss, PosWeight, TrainEvent, TrainOptions};
 
 use super::common::{progress_bar, GlobalArgs, UsageError};
 
@@ -184,35 +183,37 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .with_notes(args.notes.clone());
     let quiet = global.quiet;
     // With folds, the soft vote is calibrated on every problem, each scored by the fold's head
-    // that did not train on it (out-of-fold), instead of on the final run's validation split;
-    // and the final head trains on every problem (no split held out) for the folds' median
-    // kept epoch: the folds chose when to stop, so no problem is spent on it.
-    let mut fold_outcomes = Vec::new();
-    let mut fold_reports = Vec::new();
-    let mut final_opts = opts.clone();
-    if let Some(k) = args.folds {
-        for fold in 0..k {
-            if !quiet {
-                eprintln!("cross-validation fold {}/{k}", fold + 1);
-            }
-            let o = opts.clone().with_fold(Some((fold, k)));
-            let outcome = train_with_progress(&data, &first.model, &o, quiet, false)?;
-            fold_reports.push(outcome.summary.best().clone());
-            fold_outcomes.push(outcome);
+    // that did not train on it (out of fold), and the final head trains on every problem for
+    // the folds' median kept epoch (`train::cross_validate`).
+    let (outcome, cv) = match args.folds {
+        Some(k) => {
+            let mut progress = TrainProgress::new(quiet);
+            let cv = train::cross_validate(&data, &first.model, &opts, k, &mut |e| match e {
+                CvEvent::Fold { fold, folds } => {
+                    progress.verbose_epochs = false;
+                    progress.say(&format!("cross-validation fold {}/{folds}", fold + 1));
+                }
+                CvEvent::Final { epochs } => {
+                    progress.verbose_epochs = true;
+                    progress.say(&format!(
+                        "final head: every problem, {epochs} epochs (the folds' median kept epoch)"
+                    ));
+                }
+                CvEvent::Train(e) => progress.on(&e),
+            })?;
+            progress.finish();
+            outln!("{}", render_folds(&cv.fold_reports(), first.sampling.n))?;
+            (cv.last.clone(), Some(cv))
         }
-        outln!("{}", render_folds(&fold_reports, first.sampling.n))?;
-        let epochs = median_epoch(fold_outcomes.iter().map(|o| o.summary.best_epoch));
-        final_opts = final_opts.with_val_fraction(0.0).with_max_epochs(epochs);
-        if !quiet {
-            eprintln!("final head: every problem, {epochs} epochs (the folds' median kept epoch)");
+        None => {
+            let mut progress = TrainProgress::new(quiet);
+            let outcome = train::train(&data, &first.model, &opts, &mut |e| progress.on(&e))?;
+            progress.finish();
+            (outcome, None)
         }
-    }
-    let mut outcome = train_with_progress(&data, &first.model, &final_opts, quiet, true)?;
-    let cross_validated = args.folds.map(|k| (k, mean_metrics(&fold_reports)));
-    if let Some((k, mean)) = &cross_validated {
-        outcome.head.set_cross_validation(*k as u32, mean.clone());
-    }
-    let fits = calibrations(&cols, &data, &outcome, &fold_outcomes, quiet)?;
+    };
+    let mut outcome = outcome;
+    let fits = calibrations(&cols, &data, &outcome, cv.as_ref(), quiet)?;
     if let Some(path) = &args.calibration_json {
         write_calibration_json(path, &fits)?;
     }
@@ -234,7 +235,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .file_name()
         .map(|f| f.to_string_lossy())
         .unwrap_or_default();
-    let (pooled, within) = if let Some((_, mean)) = &cross_validated {
+    let (pooled, within) = if let Some(mean) = cv.as_ref().map(|cv| &cv.mean) {
         outln!(
             "head {} ({} parameters; {name}): trained on all {} problems for {} epochs; cross-validated: val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
             yaml.display(),
@@ -277,18 +278,14 @@ fn calibrations(
     cols: &[Collection],
     data: &ConcatFeatures<'_>,
     outcome: &train::TrainOutcome,
-    folds: &[train::TrainOutcome],
+    cv: Option<&train::CrossValidation>,
     quiet: bool,
 ) -> anyhow::Result<KindFits> {
-    let scorers: Vec<(&Head, &[u64])> = if folds.is_empty() {
-        vec![(&outcome.head, &outcome.summary.val_groups[..])]
-    } else {
-        folds
-            .iter()
-            .map(|o| (&o.head, &o.summary.val_groups[..]))
-            .collect()
+    let scored = match cv {
+        Some(cv) => cv.out_of_fold_scores(data)?,
+        None => train::held_out_scores(data, &[(&outcome.head, &outcome.summary.val_groups)])?,
     };
-    let (records, scores) = validation_scores(cols, data, &scorers)?;
+    let (records, scores) = validation_set(cols, &scored);
     let kind_of = |g: u64| {
         cols[ConcatFeatures::part_of(g)]
             .manifest
@@ -298,7 +295,7 @@ fn calibrations(
     };
     let fits = calibrate_soft_vote_by_kind(&records, &scores, &kind_of)
         .context("calibrating the soft vote on the validation problems")?;
-    let how = if folds.is_empty() { "" } else { " out of fold" };
+    let how = if cv.is_none() { "" } else { " out of fold" };
     if let Some(fit) = &fits.overall {
         say_fit(quiet, how, fit);
     }
@@ -308,38 +305,28 @@ fn calibrations(
     Ok(fits)
 }
 
-/// Every validation problem's records (problem index = its combined group) and its candidates'
-/// scores, each candidate scored once, by the head that did not train on it.
-fn validation_scores(
+/// The records (problem index = its combined group) and scores of every problem whose
+/// candidates were scored held out; `scored[i]` is candidate `i` of the combined set, which
+/// is the stores' entries in collection order.
+fn validation_set(
     cols: &[Collection],
-    data: &ConcatFeatures<'_>,
-    scorers: &[(&Head, &[u64])],
-) -> anyhow::Result<(Vec<CandidateRecord>, HeadScores)> {
-    // Candidate i of the combined set is the stores' entries in collection order.
-    let keys: Vec<(u64, u32)> = cols
-        .iter()
-        .enumerate()
-        .flat_map(|(part, col)| {
-            col.store.entries().iter().map(move |e| {
-                (
-                    ConcatFeatures::combined_group(part, e.problem_index),
-                    e.candidate,
-                )
-            })
+    scored: &[Option<f64>],
+) -> (Vec<CandidateRecord>, HeadScores) {
+    let keys = cols.iter().enumerate().flat_map(|(part, col)| {
+        col.store.entries().iter().map(move |e| {
+            (
+                ConcatFeatures::combined_group(part, e.problem_index),
+                e.candidate,
+            )
         })
-        .collect();
+    });
     let mut val: HashSet<u64> = HashSet::new();
     let mut scores = HeadScores::new("swift");
-    for (head, groups) in scorers {
-        let mine: HashSet<u64> = groups.iter().copied().collect();
-        let idx: Vec<usize> = (0..data.n_candidates())
-            .filter(|&i| mine.contains(&data.group(i)))
-            .collect();
-        let scored = head.score_features(&SubsetFeatures::new(data, idx.clone()))?;
-        for (&i, s) in idx.iter().zip(&scored) {
-            scores.scores.insert(keys[i], s.score);
+    for (key, s) in keys.zip(scored) {
+        if let Some(s) = s {
+            scores.scores.insert(key, *s);
+            val.insert(key.0);
         }
-        val.extend(mine);
     }
     let mut records = Vec::new();
     for (part, col) in cols.iter().enumerate() {
@@ -352,7 +339,7 @@ fn validation_scores(
             }
         }
     }
-    Ok((records, scores))
+    (records, scores)
 }
 
 /// The calibration grids as JSON (see `TrainArgs::calibration_json`), written atomically.
@@ -473,19 +460,34 @@ fn ranking_warning(pooled: Option<f64>, within: Option<f64>) -> Option<String> {
     })
 }
 
-/// One training run with a progress bar and per-epoch lines on stderr.
-fn train_with_progress(
-    data: &dyn CandidateFeatures,
-    model: &swift_bon::head::ModelIdentity,
-    opts: &TrainOptions,
+/// Training progress on stderr: a bar per run, the plan of each run and, when
+/// `verbose_epochs`, a line per epoch.
+struct TrainProgress {
     quiet: bool,
     verbose_epochs: bool,
-) -> anyhow::Result<train::TrainOutcome> {
-    let bar = progress_bar(0, quiet, "{bar:30} epoch {msg} [{elapsed_precise}]");
-    let mut on_event = |e: TrainEvent| match e {
-        TrainEvent::Started(plan) => {
-            if !quiet {
-                eprintln!(
+    bar: indicatif::ProgressBar,
+}
+
+impl TrainProgress {
+    fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            verbose_epochs: true,
+            bar: progress_bar(0, quiet, "{bar:30} epoch {msg} [{elapsed_precise}]"),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        if !self.quiet {
+            self.bar.suspend(|| eprintln!("{line}"));
+        }
+    }
+
+    fn on(&mut self, e: &TrainEvent<'_>) {
+        match e {
+            TrainEvent::Started(plan) => {
+                self.bar.set_position(0);
+                self.say(&format!(
                     "training on {} problems ({} candidates), validating on {} problems ({} candidates){}",
                     plan.train_problems,
                     plan.train_candidates,
@@ -496,22 +498,20 @@ fn train_with_progress(
                     } else {
                         String::new()
                     }
-                );
+                ));
             }
-        }
-        TrainEvent::Batch {
-            epoch,
-            batch,
-            batches,
-        } => {
-            bar.set_length(batches as u64);
-            bar.set_position(batch as u64);
-            bar.set_message(epoch.to_string());
-        }
-        TrainEvent::Epoch(r) => {
-            bar.suspend(|| {
-                if !quiet && verbose_epochs {
-                    eprintln!(
+            TrainEvent::Batch {
+                epoch,
+                batch,
+                batches,
+            } => {
+                self.bar.set_length(*batches as u64);
+                self.bar.set_position(*batch as u64);
+                self.bar.set_message(epoch.to_string());
+            }
+            TrainEvent::Epoch(r) => {
+                if self.verbose_epochs {
+                    self.say(&format!(
                         "epoch {:>2}: train loss {:.4}  val loss {}  val AUC {} (within problems {})  val BoN {}{}  ({:.1} s)",
                         r.epoch,
                         r.train_loss,
@@ -521,41 +521,21 @@ fn train_with_progress(
                         fmt_opt(r.val_bon_accuracy, 3),
                         if r.improved { "  *" } else { "" },
                         r.seconds
-                    );
+                    ));
                 }
-            });
+            }
         }
-    };
-    let outcome = train::train(data, model, opts, &mut on_event)?;
-    bar.finish_and_clear();
-    Ok(outcome)
-}
+    }
 
-/// The median of the folds' kept epochs (the upper one of an even count), at least 1.
-fn median_epoch(epochs: impl Iterator<Item = u32>) -> u32 {
-    let mut v: Vec<u32> = epochs.collect();
-    v.sort_unstable();
-    v.get(v.len() / 2).copied().unwrap_or(1).max(1)
-}
-
-/// The folds' mean validation metrics of their kept epochs (each over the folds that have it).
-fn mean_metrics(folds: &[train::EpochReport]) -> swift_bon::head::ValidationMetrics {
-    let mean = |get: &dyn Fn(&train::EpochReport) -> Option<f64>| {
-        let v: Vec<f64> = folds.iter().filter_map(get).collect();
-        mean_and_standard_error(&v).map(|(mean, _)| mean)
-    };
-    swift_bon::head::ValidationMetrics {
-        loss: mean(&|r| r.val_loss),
-        auc: mean(&|r| r.val_auc),
-        auc_per_problem: mean(&|r| r.val_auc_per_problem),
-        bon_accuracy: mean(&|r| r.val_bon_accuracy),
+    fn finish(&self) {
+        self.bar.finish_and_clear();
     }
 }
 
 /// Mean and standard error over folds of each validation metric of the kept epochs.
-fn render_folds(folds: &[train::EpochReport], n: usize) -> String {
+fn render_folds(folds: &[&train::EpochReport], n: usize) -> String {
     let metric = |name: &str, get: &dyn Fn(&train::EpochReport) -> Option<f64>| {
-        let v: Vec<f64> = folds.iter().filter_map(get).collect();
+        let v: Vec<f64> = folds.iter().filter_map(|r| get(r)).collect();
         match mean_and_standard_error(&v) {
             None => format!("| {name} | - | - | 0 |"),
             Some((mean, se)) => format!("| {name} | {mean:.3} | {se:.3} | {} |", v.len()),

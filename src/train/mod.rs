@@ -11,6 +11,7 @@
 //! seed give a bit-identical head.
 
 mod adamw;
+mod cv;
 mod data;
 mod grad;
 
@@ -27,6 +28,9 @@ use crate::head::{
 };
 use crate::rng::Rng;
 
+pub use cv::{
+    cross_validate, held_out_scores, mean_metrics, median_epoch, CrossValidation, CvEvent,
+};
 pub use data::{standardization_stats, STD_FLOOR_ABS, STD_FLOOR_REL};
 
 use data::{Prep, Problem, RowReader};

@@ -433,3 +433,93 @@ fn keeping_by_within_problem_auc_keeps_the_best_ranking_epoch() {
     assert_eq!("within-auc".parse::<KeepBy>().unwrap(), KeepBy::WithinAuc);
     assert!("auc".parse::<KeepBy>().is_err());
 }
+
+#[test]
+fn cross_validation_validates_every_problem_once_and_scores_every_candidate_out_of_fold() {
+    let data = synth(40, 21, 1.0, [1.0; 5], 0.0);
+    let opts = fast().with_max_epochs(6).with_patience(6);
+    let mut events = Vec::new();
+    let cv = cross_validate(&data, &model(), &opts, 4, &mut |e| match e {
+        CvEvent::Fold { fold, folds } => events.push(format!("fold {fold}/{folds}")),
+        CvEvent::Final { epochs } => events.push(format!("final {epochs}")),
+        CvEvent::Train(_) => {}
+    })
+    .unwrap();
+    assert_eq!(cv.folds.len(), 4);
+    let median = median_epoch(cv.folds.iter().map(|o| o.summary.best_epoch));
+    assert_eq!(
+        events,
+        [
+            "fold 0/4",
+            "fold 1/4",
+            "fold 2/4",
+            "fold 3/4",
+            &format!("final {median}")
+        ]
+    );
+    // The folds' validation groups partition the problems.
+    let mut seen: Vec<u64> = cv
+        .folds
+        .iter()
+        .flat_map(|o| o.summary.val_groups.iter().copied())
+        .collect();
+    seen.sort_unstable();
+    let mut all: Vec<u64> = data.groups.clone();
+    all.dedup();
+    assert_eq!(seen, all);
+    // The final head trained on every problem for the folds' median epoch, and records them.
+    assert_eq!(cv.last.summary.plan.val_problems, 0);
+    assert_eq!(cv.last.summary.epochs.len() as u32, median);
+    let t = cv.last.head.spec().training.as_ref().unwrap();
+    assert_eq!(t.folds, Some(4));
+    assert_eq!(t.validation, cv.mean);
+    let aucs: Vec<f64> = cv
+        .fold_reports()
+        .iter()
+        .map(|r| r.val_auc.unwrap())
+        .collect();
+    let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
+    assert!((cv.mean.auc.unwrap() - mean).abs() < 1e-12);
+    // Every candidate is scored by the one fold head that did not train on it.
+    let oof = cv.out_of_fold_scores(&data).unwrap();
+    assert_eq!(oof.len(), data.n_candidates());
+    for fold in &cv.folds {
+        let mine = &fold.summary.val_groups;
+        let idx: Vec<usize> = (0..data.n_candidates())
+            .filter(|&i| mine.contains(&data.groups[i]))
+            .collect();
+        let direct = fold
+            .head
+            .score_features(&crate::features::SubsetFeatures::new(&data, idx.clone()))
+            .unwrap();
+        for (&i, s) in idx.iter().zip(&direct) {
+            assert_eq!(
+                oof[i].unwrap().to_bits(),
+                s.score.to_bits(),
+                "candidate {i}"
+            );
+        }
+    }
+    assert!(oof.iter().all(Option::is_some));
+    // A head's own validation split only: the other candidates stay unscored.
+    let one = held_out_scores(
+        &data,
+        &[(&cv.folds[0].head, &cv.folds[0].summary.val_groups)],
+    )
+    .unwrap();
+    let scored = one.iter().filter(|s| s.is_some()).count();
+    assert_eq!(scored, cv.folds[0].summary.plan.val_candidates);
+}
+
+#[test]
+fn cross_validation_refuses_fewer_than_two_folds_and_medians_round_up() {
+    let data = synth(10, 3, 1.0, [1.0; 5], 0.0);
+    for k in [0, 1] {
+        let err = cross_validate(&data, &model(), &fast(), k, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("folds"), "{err}");
+    }
+    assert_eq!(median_epoch([3, 1, 2].into_iter()), 2);
+    assert_eq!(median_epoch([4, 1, 2, 3].into_iter()), 3);
+    assert_eq!(median_epoch(std::iter::empty()), 1);
+    assert_eq!(mean_metrics(&[]), ValidationMetrics::default());
+}
