@@ -185,7 +185,9 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
     // With folds, the soft vote is calibrated on every problem, each scored by the fold's head
     // that did not train on it (out of fold), and the final head trains on every problem for
     // the folds' median kept epoch (`train::cross_validate`).
-    let (outcome, cv) = match args.folds {
+    // Each candidate's score by a head that did not train on it: out of fold with folds, else
+    // the final run's validation split only.
+    let (mut outcome, held_out, cross_validated) = match args.folds {
         Some(k) => {
             let mut progress = TrainProgress::new(quiet);
             let cv = train::cross_validate(&data, &first.model, &opts, k, &mut |e| match e {
@@ -203,17 +205,19 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
             })?;
             progress.finish();
             outln!("{}", render_folds(&cv.fold_reports(), first.sampling.n))?;
-            (cv.last.clone(), Some(cv))
+            let scored = cv.out_of_fold_scores(&data)?;
+            (cv.last, scored, Some(cv.mean))
         }
         None => {
             let mut progress = TrainProgress::new(quiet);
             let outcome = train::train(&data, &first.model, &opts, &mut |e| progress.on(&e))?;
             progress.finish();
-            (outcome, None)
+            let scored =
+                train::held_out_scores(&data, &[(&outcome.head, &outcome.summary.val_groups)])?;
+            (outcome, scored, None)
         }
     };
-    let mut outcome = outcome;
-    let fits = calibrations(&cols, &data, &outcome, cv.as_ref(), quiet)?;
+    let fits = calibrations(&cols, &held_out, cross_validated.is_some(), quiet)?;
     if let Some(path) = &args.calibration_json {
         write_calibration_json(path, &fits)?;
     }
@@ -235,7 +239,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .file_name()
         .map(|f| f.to_string_lossy())
         .unwrap_or_default();
-    let (pooled, within) = if let Some(mean) = cv.as_ref().map(|cv| &cv.mean) {
+    let (pooled, within) = if let Some(mean) = &cross_validated {
         outln!(
             "head {} ({} parameters; {name}): trained on all {} problems for {} epochs; cross-validated: val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
             yaml.display(),
@@ -273,19 +277,15 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
 }
 
 /// The soft vote's calibration overall and, for several answer kinds, per kind: on the final
-/// run's validation problems, or with folds on every problem scored out of fold.
+/// run's validation problems, or with folds on every problem scored out of fold. `held_out[i]`
+/// is candidate `i`'s score by a head that did not train on it.
 fn calibrations(
     cols: &[Collection],
-    data: &ConcatFeatures<'_>,
-    outcome: &train::TrainOutcome,
-    cv: Option<&train::CrossValidation>,
+    held_out: &[Option<f64>],
+    out_of_fold: bool,
     quiet: bool,
 ) -> anyhow::Result<KindFits> {
-    let scored = match cv {
-        Some(cv) => cv.out_of_fold_scores(data)?,
-        None => train::held_out_scores(data, &[(&outcome.head, &outcome.summary.val_groups)])?,
-    };
-    let (records, scores) = validation_set(cols, &scored);
+    let (records, scores) = validation_set(cols, held_out);
     let kind_of = |g: u64| {
         cols[ConcatFeatures::part_of(g)]
             .manifest
@@ -295,7 +295,7 @@ fn calibrations(
     };
     let fits = calibrate_soft_vote_by_kind(&records, &scores, &kind_of)
         .context("calibrating the soft vote on the validation problems")?;
-    let how = if cv.is_none() { "" } else { " out of fold" };
+    let how = if out_of_fold { " out of fold" } else { "" };
     if let Some(fit) = &fits.overall {
         say_fit(quiet, how, fit);
     }

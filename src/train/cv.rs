@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 
+use crate::eval::mean_and_standard_error;
 use crate::features::{CandidateFeatures, SubsetFeatures};
 use crate::head::{Head, HeadError, ModelIdentity, ValidationMetrics};
 
@@ -141,7 +142,7 @@ pub fn median_epoch(epochs: impl Iterator<Item = u32>) -> u32 {
 pub fn mean_metrics(reports: &[&EpochReport]) -> ValidationMetrics {
     let mean = |get: &dyn Fn(&EpochReport) -> Option<f64>| {
         let v: Vec<f64> = reports.iter().filter_map(|r| get(r)).collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        mean_and_standard_error(&v).map(|(mean, _)| mean)
     };
     ValidationMetrics {
         loss: mean(&|r| r.val_loss),
