@@ -506,22 +506,17 @@ impl BestOfN {
             &request.conversation,
             &self.policy.template,
         )?;
+        // A general head may have weights of its own for this kind of question.
+        let head = self.head.as_ref().map(|h| h.for_kind(kind));
+        let head = head.as_deref();
         let mut opts = request.options.clone();
-        match &self.head {
+        match head {
             Some(h) => {
                 opts = opts.with_features(head_features(h)).with_eos(h.spec().eos);
             }
             None => opts = opts.with_features(FeatureRequest::None),
         }
-        let driven = drive(
-            &self.engine,
-            self.head.as_ref(),
-            kind,
-            &prompt,
-            &opts,
-            request,
-            on_event,
-        )?;
+        let driven = drive(&self.engine, head, kind, &prompt, &opts, request, on_event)?;
         let prefill = driven.prefill + (t0.elapsed() - driven.elapsed);
         let (generation, scores, pruned, early_stopped) = (
             driven.generation,
@@ -541,7 +536,7 @@ impl BestOfN {
             .map(|c| c.mean_logprob())
             .collect();
         let swift = scores.clone().unwrap_or_else(|| vec![f64::NAN; n]);
-        let calibration = self.head.as_ref().and_then(|h| h.soft_vote_for(kind));
+        let calibration = head.and_then(|h| h.soft_vote_for(kind));
         let chosen = choose(
             request.selection,
             &answers,

@@ -351,3 +351,138 @@ fn a_general_head_records_an_instruction_per_answer_kind() {
         "{err}"
     );
 }
+
+/// `train --weights-by-kind`: each answer kind's weights are trained on that kind's collections
+/// alone (so they and their out-of-fold scores equal a head trained on those collections
+/// alone), and `ask` scores a question with its kind's weights.
+#[test]
+fn a_general_head_with_weights_per_answer_kind() {
+    let model = common::smollm2();
+    let _serial = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let collect = |name: &str, task: &str| {
+        let out = dir.path().join(name);
+        swift_bon(&[
+            "collect",
+            "--task",
+            task,
+            "-n",
+            "3",
+            "--max-tokens",
+            "12",
+            "--layers",
+            "last:1",
+            "--out",
+            s(&out),
+            "-q",
+            "-m",
+            s(&model),
+        ]);
+        out
+    };
+    let arith = collect(
+        "arith",
+        r#"{"task":"arithmetic","count":6,"seed":5,"instruction":"Add them up."}"#,
+    );
+    let coin = collect("coin", r#"{"task":"coinflip","count":6,"seed":5}"#);
+    let train = |name: &str, data: &[&Path], extra: &[&str]| -> serde_json::Value {
+        let grid = dir.path().join(format!("{name}.json"));
+        let mut args = vec!["train"];
+        for d in data {
+            args.extend(["--data", s(d)]);
+        }
+        let out = dir.path().join(name);
+        args.extend([
+            "--out",
+            s(&out),
+            "--epochs",
+            "2",
+            "--loss",
+            "ce",
+            "--folds",
+            "2",
+            "--calibration-json",
+            s(&grid),
+            "-q",
+        ]);
+        args.extend(extra);
+        swift_bon(&args);
+        serde_json::from_str(&std::fs::read_to_string(grid).unwrap()).unwrap()
+    };
+    let general = train("general", &[&arith, &coin], &["--weights-by-kind"]);
+    let number = train("number", &[&arith], &[]);
+    let yes_no = train("yes-no", &[&coin], &[]);
+    // Each kind's problems were scored out of fold by that kind's own folds only.
+    assert_eq!(
+        general["by_kind"]["number"]["per_problem"],
+        number["overall"]["per_problem"]
+    );
+    assert_eq!(
+        general["by_kind"]["yes-no"]["per_problem"],
+        yes_no["overall"]["per_problem"]
+    );
+    assert_ne!(
+        number["overall"]["per_problem"],
+        yes_no["overall"]["per_problem"]
+    );
+
+    let yaml = std::fs::read_to_string(dir.path().join("general.yaml")).unwrap();
+    assert!(yaml.contains("weights_by_kind:\n- yes-no\n"), "{yaml}");
+    let meta: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    let t = &meta["training"];
+    assert_eq!(
+        t["problems"].as_u64(),
+        Some(6),
+        "main weights: the number problems"
+    );
+    assert_eq!(
+        t["weights_by_kind"]["yes-no"]["problems"].as_u64(),
+        Some(6),
+        "{yaml}"
+    );
+    assert_eq!(
+        t["weights_by_kind"]["yes-no"]["candidates"].as_u64(),
+        Some(18),
+        "{yaml}"
+    );
+    let out = swift_bon(&["inspect", s(&dir.path().join("general"))]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("2 weight sets") && text.contains("yes-no questions"),
+        "{text}"
+    );
+
+    // `ask` scores a yes/no question with the yes/no weights: the same scores as the head
+    // trained on CoinFlip alone gives the same candidates (same prompt, same seed).
+    let question = "A coin is heads up. Ana flips the coin. Is the coin still heads up?";
+    let ask = |head: &str| -> Vec<f64> {
+        let out = swift_bon(&[
+            "ask",
+            question,
+            "--head",
+            s(&dir.path().join(head)),
+            "-n",
+            "3",
+            "--max-tokens",
+            "10",
+            "--seed",
+            "9",
+            "--select",
+            "swift",
+            "--json",
+            "-q",
+            "-m",
+            s(&model),
+        ]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["swift_score"].as_f64().unwrap())
+            .collect()
+    };
+    let routed = ask("general");
+    assert_eq!(routed, ask("yes-no"));
+    assert_eq!(routed.len(), 3);
+}

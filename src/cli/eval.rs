@@ -93,6 +93,8 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
         for (h, path) in args.head.iter().enumerate() {
             let head =
                 Head::load(path).with_context(|| format!("loading head {}", path.display()))?;
+            // A general head may have weights of its own for the collection's kind of answer.
+            let head = head.for_kind(col.manifest.task.answer_kind());
             if let Some(w) = head
                 .check_model(&col.manifest.model, args.strict)
                 .with_context(|| {

@@ -34,8 +34,21 @@ pub fn run_inspect(_global: &GlobalArgs, args: InspectArgs) -> anyhow::Result<()
     }
     let m = &spec.model;
     outln!("head           {}", args.head.display())?;
+    let kinds: Vec<String> = head
+        .kinds_with_own_weights()
+        .map(|k| k.to_string())
+        .collect();
+    let sets = if kinds.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} weight sets: the main one, and one of their own for {} questions",
+            kinds.len() + 1,
+            kinds.join(", ")
+        )
+    };
     outln!(
-        "parameters     {} ({} x {} + {})",
+        "parameters     {} ({} x {} + {}{sets})",
         head.n_params(),
         head.rows(),
         head.width(),

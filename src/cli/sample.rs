@@ -191,7 +191,12 @@ struct SampleOut<'a> {
 pub fn run(global: &GlobalArgs, args: SampleArgs) -> anyhow::Result<()> {
     let engine = args.model.load(global)?;
     let head = match &args.head {
-        Some(path) => Some(super::common::load_head_for(path, &engine, args.strict)?),
+        // A general head may have weights of its own for the question's kind of answer.
+        Some(path) => Some(
+            super::common::load_head_for(path, &engine, args.strict)?
+                .for_kind(swift_bon::tasks::AnswerKind::for_question(&args.question))
+                .into_owned(),
+        ),
         None => None,
     };
     let features = if let Some(h) = &head {

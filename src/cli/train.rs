@@ -12,7 +12,7 @@ use swift_bon::eval::{
     calibrate_soft_vote_by_kind, mean_and_standard_error, HeadScores, KindFits, SoftVoteFit,
 };
 use swift_bon::features::{CandidateFeatures, ConcatFeatures, StateSpec};
-use swift_bon::head::Normalization;
+use swift_bon::head::{KindTraining, Normalization, ValidationMetrics};
 use swift_bon::tasks::AnswerKind;
 use swift_bon::train::{self, CvEvent, KeepBy, Loss, PosWeight, TrainEvent, TrainOptions};
 
@@ -97,6 +97,12 @@ pub struct TrainArgs {
     /// choosing rule on it).
     #[arg(long, value_name = "FILE")]
     pub calibration_json: Option<PathBuf>,
+    /// With collections of several answer kinds (a general head): train one set of weights per
+    /// kind, each on that kind's collections alone (its own folds, epochs and early stopping),
+    /// stored in one head. `ask` and `serve` score each question with its kind's weights, so
+    /// yes/no questions do not pull on the weights that rank numbers.
+    #[arg(long)]
+    pub weights_by_kind: bool,
 }
 
 /// Within-problem AUC at or below this, with a pooled AUC at or above [`POOLED_HIGH`], means the
@@ -182,40 +188,31 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .with_command(Some(command))
         .with_notes(args.notes.clone());
     let quiet = global.quiet;
-    // With folds, the soft vote is calibrated on every problem, each scored by the fold's head
-    // that did not train on it (out of fold), and the final head trains on every problem for
-    // the folds' median kept epoch (`train::cross_validate`).
-    // Each candidate's score by a head that did not train on it: out of fold with folds, else
-    // the final run's validation split only.
-    let (mut outcome, held_out, cross_validated) = match args.folds {
-        Some(k) => {
-            let mut progress = TrainProgress::new(quiet);
-            let cv = train::cross_validate(&data, &first.model, &opts, k, &mut |e| match e {
-                CvEvent::Fold { fold, folds } => {
-                    progress.verbose_epochs = false;
-                    progress.say(&format!("cross-validation fold {}/{folds}", fold + 1));
-                }
-                CvEvent::Final { epochs } => {
-                    progress.verbose_epochs = true;
-                    progress.say(&format!(
-                        "final head: every problem, {epochs} epochs (the folds' median kept epoch)"
-                    ));
-                }
-                CvEvent::Train(e) => progress.on(&e),
-            })?;
-            progress.finish();
-            outln!("{}", render_folds(&cv.fold_reports(), first.sampling.n))?;
-            let scored = cv.out_of_fold_scores(&data)?;
-            (cv.last, scored, Some(cv.mean))
+    let n_max = first.sampling.n;
+    let kinds: BTreeMap<AnswerKind, Vec<usize>> =
+        cols.iter()
+            .enumerate()
+            .fold(BTreeMap::new(), |mut m, (i, c)| {
+                m.entry(c.manifest.task.answer_kind())
+                    .or_insert_with(Vec::new)
+                    .push(i);
+                m
+            });
+    let (mut outcome, held_out, cross_validated) = if args.weights_by_kind && kinds.len() > 1 {
+        fit_by_kind(
+            &stores,
+            &kinds,
+            &first.model,
+            &opts,
+            args.folds,
+            n_max,
+            quiet,
+        )?
+    } else {
+        if args.weights_by_kind && !quiet {
+            eprintln!("--weights-by-kind: every collection has {} answers, so the head has one set of weights", kinds.keys().next().map_or("the same", |k| k.name()));
         }
-        None => {
-            let mut progress = TrainProgress::new(quiet);
-            let outcome = train::train(&data, &first.model, &opts, &mut |e| progress.on(&e))?;
-            progress.finish();
-            let scored =
-                train::held_out_scores(&data, &[(&outcome.head, &outcome.summary.val_groups)])?;
-            (outcome, scored, None)
-        }
+        fit(&data, &first.model, &opts, args.folds, n_max, quiet)?
     };
     let fits = calibrations(&cols, &held_out, cross_validated.is_some(), quiet)?;
     if let Some(path) = &args.calibration_json {
@@ -234,7 +231,6 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
     outcome.head.set_soft_vote(overall);
     outcome.head.set_soft_vote_by_kind(by_kind);
     let (yaml, tensors) = outcome.head.save(&args.out)?;
-    let n_max = first.sampling.n;
     let name = tensors
         .file_name()
         .map(|f| f.to_string_lossy())
@@ -274,6 +270,139 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         outln!("installed {}", installed.display())?;
     }
     Ok(())
+}
+
+/// A trained head, each candidate's score by a head that did not train on it (in the
+/// candidates' order), and with folds the folds' mean validation metrics.
+type Fit = (
+    train::TrainOutcome,
+    Vec<Option<f64>>,
+    Option<ValidationMetrics>,
+);
+
+/// Trains one head on `data`. With `folds`, by cross-validation: the soft vote is then
+/// calibrated on every problem, each scored out of fold, and the final head trains on every
+/// problem for the folds' median kept epoch (`train::cross_validate`). Without, the scores are
+/// the final run's validation split's.
+fn fit(
+    data: &dyn CandidateFeatures,
+    model: &swift_bon::head::ModelIdentity,
+    opts: &TrainOptions,
+    folds: Option<usize>,
+    n_max: usize,
+    quiet: bool,
+) -> anyhow::Result<Fit> {
+    let mut progress = TrainProgress::new(quiet);
+    let fitted = match folds {
+        Some(k) => {
+            let cv = train::cross_validate(data, model, opts, k, &mut |e| match e {
+                CvEvent::Fold { fold, folds } => {
+                    progress.verbose_epochs = false;
+                    progress.say(&format!("cross-validation fold {}/{folds}", fold + 1));
+                }
+                CvEvent::Final { epochs } => {
+                    progress.verbose_epochs = true;
+                    progress.say(&format!(
+                        "final head: every problem, {epochs} epochs (the folds' median kept epoch)"
+                    ));
+                }
+                CvEvent::Train(e) => progress.on(&e),
+            })?;
+            progress.finish();
+            outln!("{}", render_folds(&cv.fold_reports(), n_max))?;
+            let scored = cv.out_of_fold_scores(data)?;
+            (cv.last, scored, Some(cv.mean))
+        }
+        None => {
+            let outcome = train::train(data, model, opts, &mut |e| progress.on(&e))?;
+            progress.finish();
+            let scored =
+                train::held_out_scores(data, &[(&outcome.head, &outcome.summary.val_groups)])?;
+            (outcome, scored, None)
+        }
+    };
+    Ok(fitted)
+}
+
+/// `--weights-by-kind`: one [`fit`] per answer kind on that kind's collections alone. The
+/// kind with the most problems gives the head's main weights and provenance; every other kind
+/// gets weights of its own, recorded with how they were trained. The scores come back in the
+/// order of all collections' candidates, as from one fit.
+fn fit_by_kind(
+    stores: &[LabelledStore],
+    kinds: &BTreeMap<AnswerKind, Vec<usize>>,
+    model: &swift_bon::head::ModelIdentity,
+    opts: &TrainOptions,
+    folds: Option<usize>,
+    n_max: usize,
+    quiet: bool,
+) -> anyhow::Result<Fit> {
+    let offsets: Vec<usize> = stores
+        .iter()
+        .scan(0, |at, s| {
+            let start = *at;
+            *at += s.n_candidates();
+            Some(start)
+        })
+        .collect();
+    let total: usize = stores.iter().map(|s| s.n_candidates()).sum();
+    let mut held_out = vec![None; total];
+    let mut fitted: Vec<(AnswerKind, Fit)> = Vec::new();
+    for (&kind, members) in kinds {
+        if !quiet {
+            eprintln!(
+                "weights for {kind} questions: {} collection(s)",
+                members.len()
+            );
+        }
+        let parts: Vec<&dyn CandidateFeatures> = members
+            .iter()
+            .map(|&i| &stores[i] as &dyn CandidateFeatures)
+            .collect();
+        let data = ConcatFeatures::new(parts).map_err(UsageError)?;
+        outln!("{kind} questions:")?;
+        let fit = fit(&data, model, opts, folds, n_max, quiet)?;
+        let mut at = 0;
+        for &i in members {
+            let n = stores[i].n_candidates();
+            held_out[offsets[i]..offsets[i] + n].clone_from_slice(&fit.1[at..at + n]);
+            at += n;
+        }
+        let (pooled, within) = match &fit.2 {
+            Some(mean) => (mean.auc, mean.auc_per_problem),
+            None => {
+                let best = fit.0.summary.best();
+                (best.val_auc, best.val_auc_per_problem)
+            }
+        };
+        if let Some(w) = ranking_warning(pooled, within) {
+            eprintln!("{kind} questions: {w}");
+        }
+        fitted.push((kind, fit));
+    }
+    let main = (0..fitted.len())
+        .max_by_key(|&i| (fitted[i].1 .0.summary.plan.problems, std::cmp::Reverse(i)))
+        .unwrap_or(0);
+    let (main_kind, (mut outcome, _, mean)) = fitted.swap_remove(main);
+    let mut records = BTreeMap::new();
+    for (kind, (other, _, other_mean)) in &fitted {
+        outcome.head = outcome.head.with_kind_weights(*kind, &other.head)?;
+        let t = other.head.spec().training.clone().unwrap_or_default();
+        records.insert(
+            kind.name().to_string(),
+            KindTraining {
+                problems: t.problems,
+                candidates: t.candidates,
+                epochs: other.summary.epochs.len() as u32,
+                validation: other_mean.clone().unwrap_or(t.validation),
+            },
+        );
+    }
+    outcome.head.set_kind_training(records);
+    if !quiet {
+        eprintln!("the head's main weights are the {main_kind} questions' (the most problems)");
+    }
+    Ok((outcome, held_out, mean))
 }
 
 /// The soft vote's calibration overall and, for several answer kinds, per kind: on the final

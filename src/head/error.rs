@@ -152,6 +152,40 @@ pub enum HeadError {
 }
 
 impl HeadError {
+    /// Names the tensors of answer kind `kind`'s own weights in an error raised while
+    /// validating them (`yes-no.weight` rather than `weight`).
+    pub(crate) fn in_tensors_of(self, kind: crate::tasks::AnswerKind) -> Self {
+        let named = |name: String| format!("{}.{name}", kind.name());
+        match self {
+            HeadError::TensorShape {
+                file,
+                name,
+                expected,
+                got,
+            } => HeadError::TensorShape {
+                file,
+                name: named(name),
+                expected,
+                got,
+            },
+            HeadError::NonFinite {
+                file,
+                name,
+                index,
+                value,
+            } => HeadError::NonFinite {
+                file,
+                name: named(name),
+                index,
+                value,
+            },
+            HeadError::Invalid { reason } => HeadError::Invalid {
+                reason: format!("the weights for {kind} questions: {reason}"),
+            },
+            other => other,
+        }
+    }
+
     /// Attaches `file` to an error raised while validating a head read from it.
     pub(crate) fn in_file(self, file: &Path) -> Self {
         match self {

@@ -1,7 +1,9 @@
 //! Head files: `NAME.safetensors` (tensors `weight` [rows, F], `bias` [rows], and `norm.mean` /
-//! `norm.std` [F] with `standardize`) next to `NAME.yaml` (everything else).
+//! `norm.std` [F] with `standardize`) next to `NAME.yaml` (everything else). A head with weights
+//! of their own for some answer kinds (listed in the YAML's `weights_by_kind`) has the same
+//! tensors again for each, prefixed by the kind's name: `yes-no.weight`, `yes-no.bias`, ...
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -66,6 +68,9 @@ struct HeadYaml {
     instruction: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     instruction_by_kind: BTreeMap<AnswerKind, String>,
+    /// The answer kinds with weights of their own (tensors prefixed `KIND.`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    weights_by_kind: BTreeSet<AnswerKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     training: Option<TrainingInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +80,11 @@ struct HeadYaml {
 #[derive(Deserialize)]
 struct VersionOnly {
     format_version: u64,
+}
+
+/// The tensor name prefix of `kind`'s own weights.
+fn kind_prefix(kind: AnswerKind) -> String {
+    format!("{}.", kind.name())
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
@@ -88,18 +98,30 @@ impl Head {
         let (yaml_path, st_path) = head_paths(path.as_ref());
         let f = self.width();
         let rows = self.rows();
-        let mut tensors: Vec<(&str, Vec<usize>, Vec<u8>)> = vec![
-            (WEIGHT, vec![rows, f], f32_bytes(&self.weight)),
-            (BIAS, vec![rows], f32_bytes(&self.bias)),
-        ];
-        if let Some(st) = &self.stats {
-            tensors.push((NORM_MEAN, vec![f], f32_bytes(&st.mean)));
-            tensors.push((NORM_STD, vec![f], f32_bytes(&st.std)));
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let mut push = |prefix: &str, weight: &[f32], bias: &[f32], stats: Option<&NormStats>| {
+            tensors.push((
+                format!("{prefix}{WEIGHT}"),
+                vec![rows, f],
+                f32_bytes(weight),
+            ));
+            tensors.push((format!("{prefix}{BIAS}"), vec![rows], f32_bytes(bias)));
+            if let Some(st) = stats {
+                tensors.push((format!("{prefix}{NORM_MEAN}"), vec![f], f32_bytes(&st.mean)));
+                tensors.push((format!("{prefix}{NORM_STD}"), vec![f], f32_bytes(&st.std)));
+            }
+        };
+        push("", &self.weight, &self.bias, self.stats.as_ref());
+        let kinds: BTreeSet<AnswerKind> = self.kinds_with_own_weights().collect();
+        for &kind in &kinds {
+            if let Some((w, b, st)) = self.kind_tensors(kind) {
+                push(&kind_prefix(kind), w, b, st);
+            }
         }
         let views = tensors
             .iter()
             .map(|(name, shape, bytes)| {
-                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.to_string(), v))
+                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v))
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| HeadError::Safetensors {
@@ -132,6 +154,7 @@ impl Head {
             eos: self.spec.eos,
             instruction: self.spec.instruction.clone(),
             instruction_by_kind: self.spec.instruction_by_kind.clone(),
+            weights_by_kind: kinds,
             training: self.spec.training.clone(),
             notes: self.spec.notes.clone(),
         };
@@ -164,12 +187,12 @@ impl Head {
             source,
         })?;
         // The metadata is checked before the weights are read.
-        let spec = parse_spec(&text, &yaml_path)?;
+        let (spec, kinds) = parse_spec(&text, &yaml_path)?;
         let bytes = std::fs::read(&st_path).map_err(|source| HeadError::Io {
             file: st_path.clone(),
             source,
         })?;
-        head_from_tensors(spec, &bytes, &st_path)
+        head_from_tensors(spec, &kinds, &bytes, &st_path)
     }
 
     /// Reads a head from the contents of its two files (a head embedded in the binary, or
@@ -183,13 +206,14 @@ impl Head {
             }
             .in_file(&yaml_path)
         })?;
-        let spec = parse_spec(text, &yaml_path)?;
-        head_from_tensors(spec, safetensors, &st_path)
+        let (spec, kinds) = parse_spec(text, &yaml_path)?;
+        head_from_tensors(spec, &kinds, safetensors, &st_path)
     }
 }
 
-/// Parses and validates head metadata (`yaml_path` labels errors).
-fn parse_spec(text: &str, yaml_path: &Path) -> Result<HeadSpec, HeadError> {
+/// Parses and validates head metadata (`yaml_path` labels errors): the spec and the answer
+/// kinds with weights of their own.
+fn parse_spec(text: &str, yaml_path: &Path) -> Result<(HeadSpec, BTreeSet<AnswerKind>), HeadError> {
     let yaml_err = |source| HeadError::Yaml {
         file: yaml_path.to_path_buf(),
         source,
@@ -202,15 +226,21 @@ fn parse_spec(text: &str, yaml_path: &Path) -> Result<HeadSpec, HeadError> {
             supported: FORMAT_VERSION,
         });
     }
-    let meta: HeadYaml = serde_yaml::from_str(text).map_err(yaml_err)?;
+    let mut meta: HeadYaml = serde_yaml::from_str(text).map_err(yaml_err)?;
+    let kinds = std::mem::take(&mut meta.weights_by_kind);
     let spec = spec_from_yaml(meta).map_err(|e| e.in_file(yaml_path))?;
     spec.validate().map_err(|e| e.in_file(yaml_path))?;
-    Ok(spec)
+    Ok((spec, kinds))
 }
 
-/// Checks the tensors of a safetensors file against `spec` and builds the head (`st_path`
-/// labels errors).
-fn head_from_tensors(spec: HeadSpec, bytes: &[u8], st_path: &Path) -> Result<Head, HeadError> {
+/// Checks the tensors of a safetensors file against `spec` (and the weights of their own of
+/// `kinds`) and builds the head (`st_path` labels errors).
+fn head_from_tensors(
+    spec: HeadSpec,
+    kinds: &BTreeSet<AnswerKind>,
+    bytes: &[u8],
+    st_path: &Path,
+) -> Result<Head, HeadError> {
     let st_path = st_path.to_path_buf();
     let tensors = SafeTensors::deserialize(bytes).map_err(|e| HeadError::Safetensors {
         file: st_path.clone(),
@@ -218,11 +248,21 @@ fn head_from_tensors(spec: HeadSpec, bytes: &[u8], st_path: &Path) -> Result<Hea
     })?;
     let f = spec.width();
     let rows = spec.rows();
-    let mut expected = vec![(WEIGHT, vec![rows, f]), (BIAS, vec![rows])];
-    if spec.norm == Normalization::Standardize {
-        expected.push((NORM_MEAN, vec![f]));
-        expected.push((NORM_STD, vec![f]));
-    }
+    let group = |prefix: &str| {
+        let mut names = vec![
+            (format!("{prefix}{WEIGHT}"), vec![rows, f]),
+            (format!("{prefix}{BIAS}"), vec![rows]),
+        ];
+        if spec.norm == Normalization::Standardize {
+            names.push((format!("{prefix}{NORM_MEAN}"), vec![f]));
+            names.push((format!("{prefix}{NORM_STD}"), vec![f]));
+        }
+        names
+    };
+    let prefixes: Vec<(Option<AnswerKind>, String)> = std::iter::once((None, String::new()))
+        .chain(kinds.iter().map(|&k| (Some(k), kind_prefix(k))))
+        .collect();
+    let expected: Vec<(String, Vec<usize>)> = prefixes.iter().flat_map(|(_, p)| group(p)).collect();
     let mut names: Vec<&str> = tensors.names();
     names.sort_unstable();
     if let Some(extra) = names
@@ -234,8 +274,7 @@ fn head_from_tensors(spec: HeadSpec, bytes: &[u8], st_path: &Path) -> Result<Hea
             name: extra.to_string(),
         });
     }
-    let mut values = Vec::with_capacity(expected.len());
-    for (name, shape) in &expected {
+    let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>, HeadError> {
         let view = tensors.tensor(name).map_err(|_| HeadError::MissingTensor {
             file: st_path.clone(),
             name: name.to_string(),
@@ -247,29 +286,48 @@ fn head_from_tensors(spec: HeadSpec, bytes: &[u8], st_path: &Path) -> Result<Hea
                 got: format!("{:?}", view.dtype()),
             });
         }
-        if view.shape() != shape.as_slice() {
+        if view.shape() != shape {
             return Err(HeadError::TensorShape {
                 file: Some(st_path.clone()),
                 name: name.to_string(),
-                expected: shape.clone(),
+                expected: shape.to_vec(),
                 got: view.shape().to_vec(),
             });
         }
-        let v: Vec<f32> = view
+        Ok(view
             .data()
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        values.push(v);
-    }
-    let mut values = values.into_iter();
-    let weight = values.next().unwrap_or_default();
-    let bias = values.next().unwrap_or_default();
-    let stats = match (values.next(), values.next()) {
-        (Some(mean), Some(std)) => Some(NormStats { mean, std }),
-        _ => None,
+            .collect())
     };
-    Head::new(spec, weight, bias, stats).map_err(|e| e.in_file(&st_path))
+    let mut head: Option<Head> = None;
+    for (kind, prefix) in &prefixes {
+        let mut values = Vec::new();
+        for (name, shape) in group(prefix) {
+            values.push(read(&name, &shape)?);
+        }
+        let mut values = values.into_iter();
+        let weight = values.next().unwrap_or_default();
+        let bias = values.next().unwrap_or_default();
+        let stats = match (values.next(), values.next()) {
+            (Some(mean), Some(std)) => Some(NormStats { mean, std }),
+            _ => None,
+        };
+        // Each kind's weights pass the same checks as the main ones (shapes, finiteness).
+        let part = Head::new(spec.clone(), weight, bias, stats).map_err(|e| match kind {
+            Some(k) => e.in_tensors_of(*k).in_file(&st_path),
+            None => e.in_file(&st_path),
+        })?;
+        head = Some(match (head, kind) {
+            (None, _) => part,
+            (Some(h), Some(k)) => h.with_kind_weights(*k, &part)?,
+            (Some(h), None) => h,
+        });
+    }
+    head.ok_or_else(|| HeadError::MissingTensor {
+        file: st_path.clone(),
+        name: WEIGHT.to_string(),
+    })
 }
 
 fn spec_from_yaml(meta: HeadYaml) -> Result<HeadSpec, HeadError> {
@@ -424,6 +482,115 @@ mod tests {
             err.contains(&y.display().to_string()) && err.contains("maybe"),
             "{err}"
         );
+    }
+
+    /// A head with weights of their own for yes/no questions: each kind scores with its own
+    /// weights (the main ones for every other kind), the file round-trips, and a missing,
+    /// misshapen or non-finite kind tensor is refused by its name.
+    #[test]
+    fn weights_per_answer_kind_round_trip_and_are_checked_by_name() {
+        for norm in [Normalization::Rms, Normalization::Standardize] {
+            let dir = tempfile::tempdir().unwrap();
+            let main = random_head("0,2-4", true, norm, 4);
+            let yes_no = random_head("0,2-4", true, norm, 5);
+            let head = main
+                .clone()
+                .with_kind_weights(AnswerKind::YesNo, &yes_no)
+                .unwrap();
+            assert_eq!(head.n_params(), 2 * main.n_params());
+            assert_eq!(
+                head.kinds_with_own_weights().collect::<Vec<_>>(),
+                vec![AnswerKind::YesNo]
+            );
+            let layout = main.layout();
+            let rows: Vec<f32> = (0..3 * layout.width())
+                .map(|i| (i as f32 * 0.37).sin())
+                .collect();
+            let score = |h: &Head| h.score_rows(&rows, &layout).unwrap().score;
+            assert_eq!(score(&head.for_kind(AnswerKind::YesNo)), score(&yes_no));
+            assert_eq!(score(&head.for_kind(AnswerKind::Number)), score(&main));
+            assert_ne!(score(&yes_no), score(&main));
+
+            let (y, st) = head.save(dir.path().join("g")).unwrap();
+            let text = std::fs::read_to_string(&y).unwrap();
+            assert!(text.contains("weights_by_kind:\n- yes-no\n"), "{text}");
+            let back = Head::load(&y).unwrap();
+            assert_eq!(back, head);
+            assert_eq!(score(&back.for_kind(AnswerKind::YesNo)), score(&yes_no));
+
+            // The YAML lists a kind whose tensors are not there.
+            edit_yaml(&y, "- yes-no\n", "- yes-no\n- number\n");
+            let err = Head::load(&y).unwrap_err().to_string();
+            assert!(err.contains("\"number.weight\" is missing"), "{err}");
+            // The tensors are there but the YAML does not list them.
+            edit_yaml(&y, "weights_by_kind:\n- yes-no\n- number\n", "");
+            let err = Head::load(&y).unwrap_err().to_string();
+            assert!(err.contains("unexpected tensor \"yes-no."), "{err}");
+            head.save(&y).unwrap();
+
+            // A non-finite value in the kind's weights is named with its kind.
+            let bad = {
+                let mut w = yes_no.weight().to_vec();
+                w[3] = f32::NAN;
+                Head::new(
+                    yes_no.spec().clone(),
+                    w,
+                    yes_no.bias().to_vec(),
+                    yes_no.norm_stats().cloned(),
+                )
+            };
+            assert!(bad.is_err(), "Head::new checks finiteness itself");
+            let bytes = std::fs::read(&st).unwrap();
+            let tensors = SafeTensors::deserialize(&bytes).unwrap();
+            let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+                .tensors()
+                .into_iter()
+                .map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec()))
+                .collect();
+            for (name, _, data) in owned.iter_mut() {
+                if name == "yes-no.weight" {
+                    data[12..16].copy_from_slice(&f32::NAN.to_le_bytes());
+                }
+            }
+            let views: Vec<(String, TensorView<'_>)> = owned
+                .iter()
+                .map(|(n, shape, d)| {
+                    (
+                        n.clone(),
+                        TensorView::new(Dtype::F32, shape.clone(), d).unwrap(),
+                    )
+                })
+                .collect();
+            std::fs::write(&st, safetensors::serialize(views, None).unwrap()).unwrap();
+            let err = Head::load(&y).unwrap_err().to_string();
+            assert!(err.contains("yes-no.weight[3] is NaN"), "{err}");
+        }
+    }
+
+    #[test]
+    fn weights_for_a_kind_must_read_the_same_features() {
+        let main = random_head("0,2-4", true, Normalization::Rms, 4);
+        for (other, what) in [
+            (
+                random_head("0,2-3", true, Normalization::Rms, 5),
+                "features",
+            ),
+            (random_head("0,2-4", false, Normalization::Rms, 5), "gate"),
+            (
+                random_head("0,2-4", true, Normalization::None, 5),
+                "normalisation",
+            ),
+        ] {
+            let err = main
+                .clone()
+                .with_kind_weights(AnswerKind::YesNo, &other)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("yes-no questions") && err.contains(what),
+                "{what}: {err}"
+            );
+        }
     }
 
     fn edit_yaml(y: &Path, from: &str, to: &str) {

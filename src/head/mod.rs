@@ -173,6 +173,25 @@ pub struct TrainingInfo {
     /// the question; a kind without an entry uses `soft_vote`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub soft_vote_by_kind: std::collections::BTreeMap<String, SoftVoteCalibration>,
+    /// For a head with weights of their own per answer kind (`train --weights-by-kind`): how
+    /// each kind's weights were trained, by kind name. The fields above describe the head's
+    /// main weights (the kind with the most problems), which every kind without an entry uses.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub weights_by_kind: std::collections::BTreeMap<String, KindTraining>,
+}
+
+/// How one answer kind's own weights were trained (see [`TrainingInfo::weights_by_kind`]): on
+/// that kind's problems alone, with the head's recipe.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct KindTraining {
+    /// Problems of this kind (training + validation).
+    pub problems: u64,
+    /// Their candidates.
+    pub candidates: u64,
+    /// Epochs the kind's weights were trained for.
+    pub epochs: u32,
+    /// Validation metrics: the folds' mean with cross-validation, else the kept epoch's.
+    pub validation: ValidationMetrics,
 }
 
 /// How sharply the head's scores, and the model's own mean log-prob, may overrule the
@@ -355,6 +374,17 @@ pub struct Head {
     weight: Vec<f32>,
     bias: Vec<f32>,
     stats: Option<NormStats>,
+    /// Weights of their own for questions of some answer kinds (a general head trained per
+    /// kind); every other kind uses `weight`, `bias` and `stats`. See [`Head::for_kind`].
+    kinds: BTreeMap<AnswerKind, KindWeights>,
+}
+
+/// One answer kind's own weights in a [`Head`]: the same shapes as the head's.
+#[derive(Debug, Clone, PartialEq)]
+struct KindWeights {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    stats: Option<NormStats>,
 }
 
 impl Head {
@@ -420,7 +450,72 @@ impl Head {
             weight,
             bias,
             stats,
+            kinds: BTreeMap::new(),
         })
+    }
+
+    /// This head with `other`'s weights for questions of answer kind `kind` (replacing any it
+    /// had for that kind). `other` must read the same features the same way: states, width,
+    /// normalisation, gate and EOS rule. Its metadata is not kept: the head's own (instructions,
+    /// calibrations, provenance) covers every kind.
+    pub fn with_kind_weights(mut self, kind: AnswerKind, other: &Head) -> Result<Self, HeadError> {
+        let (a, b) = (&self.spec, &other.spec);
+        let differs = [
+            ("features", a.features != b.features),
+            ("normalisation", a.norm != b.norm),
+            ("gate", a.gate != b.gate),
+            ("EOS rule", a.eos != b.eos),
+            ("model", a.model != b.model),
+        ];
+        if let Some((what, _)) = differs.iter().find(|(_, d)| *d) {
+            return Err(HeadError::Invalid {
+                reason: format!(
+                    "the weights for {kind} questions come from a head with another {what}"
+                ),
+            });
+        }
+        self.kinds.insert(
+            kind,
+            KindWeights {
+                weight: other.weight.clone(),
+                bias: other.bias.clone(),
+                stats: other.stats.clone(),
+            },
+        );
+        Ok(self)
+    }
+
+    /// The answer kinds that have weights of their own (see [`Head::for_kind`]), in order.
+    pub fn kinds_with_own_weights(&self) -> impl Iterator<Item = AnswerKind> + '_ {
+        self.kinds.keys().copied()
+    }
+
+    /// The head that scores questions of answer kind `kind`: this one with that kind's own
+    /// weights when it has them (borrowed unchanged otherwise). Scoring, streaming and the
+    /// batch paths all use a head's main weights, so callers that know the question's kind
+    /// score through this.
+    pub fn for_kind(&self, kind: AnswerKind) -> std::borrow::Cow<'_, Head> {
+        match self.kinds.get(&kind) {
+            None => std::borrow::Cow::Borrowed(self),
+            Some(w) => std::borrow::Cow::Owned(Head {
+                spec: self.spec.clone(),
+                weight: w.weight.clone(),
+                bias: w.bias.clone(),
+                stats: w.stats.clone(),
+                kinds: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// Weights, biases and statistics of `kind`'s own weights, if it has them (for writing the
+    /// head's file).
+    pub(crate) fn kind_tensors(
+        &self,
+        kind: AnswerKind,
+    ) -> Option<(&[f32], &[f32], Option<&NormStats>)> {
+        self.kinds
+            .get(&kind)
+            .map(|w| (&w.weight[..], &w.bias[..], w.stats.as_ref()))
     }
 
     /// The metadata.
@@ -443,6 +538,15 @@ impl Head {
             .training
             .get_or_insert_with(TrainingInfo::default)
             .soft_vote = calibration;
+    }
+
+    /// Records how each answer kind's own weights were trained (see
+    /// [`TrainingInfo::weights_by_kind`]).
+    pub fn set_kind_training(&mut self, by_kind: BTreeMap<String, KindTraining>) {
+        self.spec
+            .training
+            .get_or_insert_with(TrainingInfo::default)
+            .weights_by_kind = by_kind;
     }
 
     /// Records the per-answer-kind calibrations (see [`TrainingInfo::soft_vote_by_kind`]).
@@ -515,9 +619,16 @@ impl Head {
         self.stats.as_ref()
     }
 
-    /// Number of parameters (`rows x (F + 1)`).
+    /// Number of parameters (`rows x (F + 1)`, once more for every answer kind with weights of
+    /// its own).
     pub fn n_params(&self) -> usize {
-        self.weight.len() + self.bias.len()
+        self.weight.len()
+            + self.bias.len()
+            + self
+                .kinds
+                .values()
+                .map(|w| w.weight.len() + w.bias.len())
+                .sum::<usize>()
     }
 
     /// The head's own feature layout.

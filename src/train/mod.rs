@@ -861,6 +861,7 @@ pub fn train(
         command: opts.command.clone(),
         soft_vote: None,
         soft_vote_by_kind: Default::default(),
+        weights_by_kind: Default::default(),
     };
     let spec = HeadSpec {
         model: model.clone(),
