@@ -259,10 +259,10 @@ fn head_from_tensors(
         }
         names
     };
-    let prefixes: Vec<(Option<AnswerKind>, String)> = std::iter::once((None, String::new()))
-        .chain(kinds.iter().map(|&k| (Some(k), kind_prefix(k))))
+    let expected: Vec<(String, Vec<usize>)> = std::iter::once(String::new())
+        .chain(kinds.iter().map(|&k| kind_prefix(k)))
+        .flat_map(|p| group(&p))
         .collect();
-    let expected: Vec<(String, Vec<usize>)> = prefixes.iter().flat_map(|(_, p)| group(p)).collect();
     let mut names: Vec<&str> = tensors.names();
     names.sort_unstable();
     if let Some(extra) = names
@@ -300,8 +300,8 @@ fn head_from_tensors(
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect())
     };
-    let mut head: Option<Head> = None;
-    for (kind, prefix) in &prefixes {
+    // One set of weights (the tensors under `prefix`), with every check of `Head::new`.
+    let weights = |prefix: &str| -> Result<Head, HeadError> {
         let mut values = Vec::new();
         for (name, shape) in group(prefix) {
             values.push(read(&name, &shape)?);
@@ -313,21 +313,15 @@ fn head_from_tensors(
             (Some(mean), Some(std)) => Some(NormStats { mean, std }),
             _ => None,
         };
-        // Each kind's weights pass the same checks as the main ones (shapes, finiteness).
-        let part = Head::new(spec.clone(), weight, bias, stats).map_err(|e| match kind {
-            Some(k) => e.in_tensors_of(*k).in_file(&st_path),
-            None => e.in_file(&st_path),
-        })?;
-        head = Some(match (head, kind) {
-            (None, _) => part,
-            (Some(h), Some(k)) => h.with_kind_weights(*k, &part)?,
-            (Some(h), None) => h,
-        });
+        Head::new(spec.clone(), weight, bias, stats)
+    };
+    let mut head = weights("").map_err(|e| e.in_file(&st_path))?;
+    for &kind in kinds {
+        let own =
+            weights(&kind_prefix(kind)).map_err(|e| e.in_tensors_of(kind).in_file(&st_path))?;
+        head = head.with_kind_weights(kind, &own)?;
     }
-    head.ok_or_else(|| HeadError::MissingTensor {
-        file: st_path.clone(),
-        name: WEIGHT.to_string(),
-    })
+    Ok(head)
 }
 
 fn spec_from_yaml(meta: HeadYaml) -> Result<HeadSpec, HeadError> {
