@@ -18,7 +18,7 @@
 # calibrated on the out-of-fold scores by the one-standard-error rule; each head's calibration
 # grid goes to runs/calibration-NAME.json, and `check` replays the choosing rule on it
 # (scripts/rule-check.py: split-half checks on the training problems alone).
-# Usage: models/train-heads.sh [collect|train|check|all]  (default: all)
+# Usage: models/train-heads.sh [collect|train|check|kinds|all]  (default: all; kinds is not part of all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
@@ -52,6 +52,14 @@ train() {
     --notes "CoinFlip head: 2-4 people, 100 problems x 16 candidates, seed 1002"
 }
 
+kinds() { # one set of weights (A) against weights per answer kind (B), README "Results"
+  mkdir -p runs/heads
+  local D=(--data $N/arith-train --data $N/words-train --data $Y/coin-train)
+  $B train "${D[@]}" --out runs/heads/mixA "${TRAIN[@]}" --calibration-json runs/cal-A.json
+  $B train "${D[@]}" --out runs/heads/kindB "${TRAIN[@]}" --weights-by-kind --calibration-json runs/cal-B.json
+  python3 scripts/compare-calibrations.py runs/cal-A.json runs/cal-B.json
+}
+
 check() {
   for h in general arith coinflip; do echo "== $h"; python3 scripts/rule-check.py runs/calibration-$h.json; done
 }
@@ -60,6 +68,7 @@ case "${1:-all}" in
   collect) collect ;;
   train) train ;;
   check) check ;;
+  kinds) kinds ;;
   all) collect; train; check ;;
-  *) echo "usage: $0 [collect|train|check|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [collect|train|check|kinds|all]" >&2; exit 2 ;;
 esac

@@ -191,7 +191,7 @@ impl Manifest {
 }
 
 fn yaml<T: Serialize>(v: &T) -> String {
-    serde_yaml::to_string(v)
+    crate::yaml::to_string(v)
         .unwrap_or_default()
         .trim()
         .replace('\n', "; ")
@@ -436,10 +436,11 @@ fn check_or_write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), Collec
     let path = dir.join(MANIFEST_FILE);
     if path.exists() {
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        let old: Manifest = serde_yaml::from_str(&text).map_err(|e| CollectError::BadManifest {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
+        let old: Manifest =
+            crate::yaml::from_str(&text).map_err(|e| CollectError::BadManifest {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
         if old.format_version != MANIFEST_VERSION {
             return Err(CollectError::BadManifest {
                 path,
@@ -460,7 +461,7 @@ fn check_or_write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), Collec
             return Ok(());
         }
     }
-    let text = serde_yaml::to_string(manifest).map_err(|e| CollectError::BadManifest {
+    let text = crate::yaml::to_string(manifest).map_err(|e| CollectError::BadManifest {
         path: path.clone(),
         detail: e.to_string(),
     })?;
@@ -471,7 +472,7 @@ fn check_or_write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), Collec
 pub fn read_manifest(dir: &Path) -> Result<Manifest, CollectError> {
     let path = dir.join(MANIFEST_FILE);
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    serde_yaml::from_str(&text).map_err(|e| CollectError::BadManifest {
+    crate::yaml::from_str(&text).map_err(|e| CollectError::BadManifest {
         path,
         detail: e.to_string(),
     })

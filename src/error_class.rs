@@ -411,7 +411,7 @@ mod tests {
     /// One or more errors of every type, with the class the documented rule gives them.
     fn cases() -> Vec<(Box<dyn Error + Send + Sync>, ErrorClass)> {
         use ErrorClass::{BadInput as In, Model as M, Other as O};
-        let yaml = serde_yaml::from_str::<u32>("[").unwrap_err();
+        let yaml = crate::yaml::from_str::<u32>("[").unwrap_err();
         let store_nan = || StoreError::NonFinite {
             candidate: 0,
             position: 1,

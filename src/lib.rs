@@ -58,3 +58,4 @@ pub mod serve;
 pub mod tasks;
 pub mod train;
 pub mod weights;
+pub mod yaml;

@@ -25,7 +25,7 @@ pub fn run_inspect(_global: &GlobalArgs, args: InspectArgs) -> anyhow::Result<()
         // The metadata file as JSON, plus the derived sizes.
         let (yaml_path, _) = head::head_paths(&args.head);
         let text = std::fs::read_to_string(&yaml_path)?;
-        let meta: serde_json::Value = serde_yaml::from_str(&text)?;
+        let meta: serde_json::Value = swift_bon::yaml::from_str(&text)?;
         return super::common::print_json(&serde_json::json!({
             "parameters": head.n_params(),
             "width": head.width(),
@@ -80,7 +80,7 @@ pub fn run_inspect(_global: &GlobalArgs, args: InspectArgs) -> anyhow::Result<()
         outln!("  for {kind:<10} {i}")?;
     }
     if let Some(t) = &spec.training {
-        let yaml = serde_yaml::to_string(t)?;
+        let yaml = swift_bon::yaml::to_string(t)?;
         outln!("training")?;
         for line in yaml.lines() {
             outln!("  {line}")?;

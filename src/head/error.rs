@@ -29,7 +29,7 @@ pub enum HeadError {
         /// The file.
         file: PathBuf,
         /// The cause (names the missing or malformed field and its line).
-        source: serde_yaml::Error,
+        source: crate::yaml::Error,
     },
     /// The metadata parses but is inconsistent.
     #[error("{}: invalid head metadata: {reason}", file.display())]

@@ -158,7 +158,7 @@ impl Head {
             training: self.spec.training.clone(),
             notes: self.spec.notes.clone(),
         };
-        let text = serde_yaml::to_string(&meta).map_err(|source| HeadError::Yaml {
+        let text = crate::yaml::to_string(&meta).map_err(|source| HeadError::Yaml {
             file: yaml_path.clone(),
             source,
         })?;
@@ -218,7 +218,7 @@ fn parse_spec(text: &str, yaml_path: &Path) -> Result<(HeadSpec, BTreeSet<Answer
         file: yaml_path.to_path_buf(),
         source,
     };
-    let version: VersionOnly = serde_yaml::from_str(text).map_err(yaml_err)?;
+    let version: VersionOnly = crate::yaml::from_str(text).map_err(yaml_err)?;
     if version.format_version != u64::from(FORMAT_VERSION) {
         return Err(HeadError::Version {
             file: yaml_path.to_path_buf(),
@@ -226,7 +226,7 @@ fn parse_spec(text: &str, yaml_path: &Path) -> Result<(HeadSpec, BTreeSet<Answer
             supported: FORMAT_VERSION,
         });
     }
-    let mut meta: HeadYaml = serde_yaml::from_str(text).map_err(yaml_err)?;
+    let mut meta: HeadYaml = crate::yaml::from_str(text).map_err(yaml_err)?;
     let kinds = std::mem::take(&mut meta.weights_by_kind);
     let spec = spec_from_yaml(meta).map_err(|e| e.in_file(yaml_path))?;
     spec.validate().map_err(|e| e.in_file(yaml_path))?;

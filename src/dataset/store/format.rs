@@ -78,7 +78,7 @@ impl Manifest {
     }
 
     pub(crate) fn to_yaml(&self) -> String {
-        let body = serde_yaml::to_string(self).expect("a manifest always serialises");
+        let body = crate::yaml::to_string(self).expect("a manifest always serialises");
         format!("# swift-bon feature store: rows in chunk-*.bin (f16), one record per problem in {INDEX_FILE}\n{body}")
     }
 
@@ -101,7 +101,7 @@ impl Manifest {
             path: path.to_path_buf(),
             reason,
         };
-        let v: VersionOnly = serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let v: VersionOnly = crate::yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if v.format_version != FORMAT_VERSION {
             return Err(StoreError::UnsupportedVersion {
                 path: path.to_path_buf(),
@@ -109,7 +109,7 @@ impl Manifest {
                 got: v.format_version,
             });
         }
-        let m: Manifest = serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let m: Manifest = crate::yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if m.width != m.layout.width() as u64 {
             return Err(bad(format!(
                 "width {} but the layout has {} values per row",
