@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn swift_bon(args: &[&str]) -> Output {
@@ -17,6 +17,29 @@ fn swift_bon(args: &[&str]) -> Output {
         "swift-bon {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// Collects `task` into `dir/name`: `n` candidates of at most 12 tokens, the last state only.
+fn collect_small(dir: &Path, model: &Path, name: &str, task: &str, n: usize) -> PathBuf {
+    let out = dir.join(name);
+    let n = n.to_string();
+    swift_bon(&[
+        "collect",
+        "--task",
+        task,
+        "-n",
+        &n,
+        "--max-tokens",
+        "12",
+        "--layers",
+        "last:1",
+        "--out",
+        s(&out),
+        "-q",
+        "-m",
+        s(model),
+    ]);
     out
 }
 
@@ -231,26 +254,7 @@ fn a_general_head_records_an_instruction_per_answer_kind() {
     let model = common::smollm2();
     let _serial = common::serial();
     let dir = tempfile::tempdir().unwrap();
-    let collect = |name: &str, task: &str| {
-        let out = dir.path().join(name);
-        swift_bon(&[
-            "collect",
-            "--task",
-            task,
-            "-n",
-            "2",
-            "--max-tokens",
-            "12",
-            "--layers",
-            "last:1",
-            "--out",
-            s(&out),
-            "-q",
-            "-m",
-            s(&model),
-        ]);
-        out
-    };
+    let collect = |name: &str, task: &str| collect_small(dir.path(), &model, name, task, 2);
     let arith = collect(
         "arith",
         r#"{"task":"arithmetic","count":4,"seed":3,"instruction":"Add them up."}"#,
@@ -360,26 +364,7 @@ fn a_general_head_with_weights_per_answer_kind() {
     let model = common::smollm2();
     let _serial = common::serial();
     let dir = tempfile::tempdir().unwrap();
-    let collect = |name: &str, task: &str| {
-        let out = dir.path().join(name);
-        swift_bon(&[
-            "collect",
-            "--task",
-            task,
-            "-n",
-            "3",
-            "--max-tokens",
-            "12",
-            "--layers",
-            "last:1",
-            "--out",
-            s(&out),
-            "-q",
-            "-m",
-            s(&model),
-        ]);
-        out
-    };
+    let collect = |name: &str, task: &str| collect_small(dir.path(), &model, name, task, 3);
     let arith = collect(
         "arith",
         r#"{"task":"arithmetic","count":6,"seed":5,"instruction":"Add them up."}"#,

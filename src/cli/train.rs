@@ -198,21 +198,24 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
                     .push(i);
                 m
             });
-    let (mut outcome, held_out, cross_validated) = if args.weights_by_kind && kinds.len() > 1 {
-        fit_by_kind(
-            &stores,
-            &kinds,
-            &first.model,
-            &opts,
-            args.folds,
-            n_max,
-            quiet,
-        )?
+    let settings = FitSettings {
+        model: &first.model,
+        opts: &opts,
+        folds: args.folds,
+        n_max,
+        quiet,
+    };
+    let Fit {
+        mut outcome,
+        held_out,
+        cross_validated,
+    } = if args.weights_by_kind && kinds.len() > 1 {
+        fit_by_kind(&stores, &kinds, &settings)?
     } else {
         if args.weights_by_kind && !quiet {
             eprintln!("--weights-by-kind: every collection has {} answers, so the head has one set of weights", kinds.keys().next().map_or("the same", |k| k.name()));
         }
-        fit(&data, &first.model, &opts, args.folds, n_max, quiet)?
+        fit(&data, &settings)?
     };
     let fits = calibrations(&cols, &held_out, cross_validated.is_some(), quiet)?;
     if let Some(path) = &args.calibration_json {
@@ -272,28 +275,46 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A trained head, each candidate's score by a head that did not train on it (in the
-/// candidates' order), and with folds the folds' mean validation metrics.
-type Fit = (
-    train::TrainOutcome,
-    Vec<Option<f64>>,
-    Option<ValidationMetrics>,
-);
+/// A trained head and what calibrating and reporting it needs.
+struct Fit {
+    outcome: train::TrainOutcome,
+    /// Each candidate's score by a head that did not train on it, in the candidates' order.
+    held_out: Vec<Option<f64>>,
+    /// With folds, the folds' mean validation metrics.
+    cross_validated: Option<ValidationMetrics>,
+}
+
+impl Fit {
+    /// Validation AUC (pooled, within problems): the folds' mean, else the kept epoch's.
+    fn aucs(&self) -> (Option<f64>, Option<f64>) {
+        match &self.cross_validated {
+            Some(mean) => (mean.auc, mean.auc_per_problem),
+            None => {
+                let best = self.outcome.summary.best();
+                (best.val_auc, best.val_auc_per_problem)
+            }
+        }
+    }
+}
+
+/// What every fit of one `train` run shares.
+struct FitSettings<'a> {
+    model: &'a swift_bon::head::ModelIdentity,
+    opts: &'a TrainOptions,
+    folds: Option<usize>,
+    /// Candidates per problem (for the fold table's Best-of-N).
+    n_max: usize,
+    quiet: bool,
+}
 
 /// Trains one head on `data`. With `folds`, by cross-validation: the soft vote is then
 /// calibrated on every problem, each scored out of fold, and the final head trains on every
 /// problem for the folds' median kept epoch (`train::cross_validate`). Without, the scores are
 /// the final run's validation split's.
-fn fit(
-    data: &dyn CandidateFeatures,
-    model: &swift_bon::head::ModelIdentity,
-    opts: &TrainOptions,
-    folds: Option<usize>,
-    n_max: usize,
-    quiet: bool,
-) -> anyhow::Result<Fit> {
-    let mut progress = TrainProgress::new(quiet);
-    let fitted = match folds {
+fn fit(data: &dyn CandidateFeatures, set: &FitSettings<'_>) -> anyhow::Result<Fit> {
+    let (model, opts) = (set.model, set.opts);
+    let mut progress = TrainProgress::new(set.quiet);
+    let fitted = match set.folds {
         Some(k) => {
             let cv = train::cross_validate(data, model, opts, k, &mut |e| match e {
                 CvEvent::Fold { fold, folds } => {
@@ -309,16 +330,24 @@ fn fit(
                 CvEvent::Train(e) => progress.on(&e),
             })?;
             progress.finish();
-            outln!("{}", render_folds(&cv.fold_reports(), n_max))?;
-            let scored = cv.out_of_fold_scores(data)?;
-            (cv.last, scored, Some(cv.mean))
+            outln!("{}", render_folds(&cv.fold_reports(), set.n_max))?;
+            let held_out = cv.out_of_fold_scores(data)?;
+            Fit {
+                outcome: cv.last,
+                held_out,
+                cross_validated: Some(cv.mean),
+            }
         }
         None => {
             let outcome = train::train(data, model, opts, &mut |e| progress.on(&e))?;
             progress.finish();
-            let scored =
+            let held_out =
                 train::held_out_scores(data, &[(&outcome.head, &outcome.summary.val_groups)])?;
-            (outcome, scored, None)
+            Fit {
+                outcome,
+                held_out,
+                cross_validated: None,
+            }
         }
     };
     Ok(fitted)
@@ -331,11 +360,7 @@ fn fit(
 fn fit_by_kind(
     stores: &[LabelledStore],
     kinds: &BTreeMap<AnswerKind, Vec<usize>>,
-    model: &swift_bon::head::ModelIdentity,
-    opts: &TrainOptions,
-    folds: Option<usize>,
-    n_max: usize,
-    quiet: bool,
+    set: &FitSettings<'_>,
 ) -> anyhow::Result<Fit> {
     let offsets: Vec<usize> = stores
         .iter()
@@ -349,7 +374,7 @@ fn fit_by_kind(
     let mut held_out = vec![None; total];
     let mut fitted: Vec<(AnswerKind, Fit)> = Vec::new();
     for (&kind, members) in kinds {
-        if !quiet {
+        if !set.quiet {
             eprintln!(
                 "weights for {kind} questions: {} collection(s)",
                 members.len()
@@ -361,48 +386,58 @@ fn fit_by_kind(
             .collect();
         let data = ConcatFeatures::new(parts).map_err(UsageError)?;
         outln!("{kind} questions:")?;
-        let fit = fit(&data, model, opts, folds, n_max, quiet)?;
+        let kind_fit = fit(&data, set)?;
         let mut at = 0;
         for &i in members {
             let n = stores[i].n_candidates();
-            held_out[offsets[i]..offsets[i] + n].clone_from_slice(&fit.1[at..at + n]);
+            held_out[offsets[i]..offsets[i] + n].clone_from_slice(&kind_fit.held_out[at..at + n]);
             at += n;
         }
-        let (pooled, within) = match &fit.2 {
-            Some(mean) => (mean.auc, mean.auc_per_problem),
-            None => {
-                let best = fit.0.summary.best();
-                (best.val_auc, best.val_auc_per_problem)
-            }
-        };
+        let (pooled, within) = kind_fit.aucs();
         if let Some(w) = ranking_warning(pooled, within) {
             eprintln!("{kind} questions: {w}");
         }
-        fitted.push((kind, fit));
+        fitted.push((kind, kind_fit));
     }
     let main = (0..fitted.len())
-        .max_by_key(|&i| (fitted[i].1 .0.summary.plan.problems, std::cmp::Reverse(i)))
+        .max_by_key(|&i| {
+            (
+                fitted[i].1.outcome.summary.plan.problems,
+                std::cmp::Reverse(i),
+            )
+        })
         .unwrap_or(0);
-    let (main_kind, (mut outcome, _, mean)) = fitted.swap_remove(main);
+    let (main_kind, main_fit) = fitted.swap_remove(main);
+    let mut outcome = main_fit.outcome;
     let mut records = BTreeMap::new();
-    for (kind, (other, _, other_mean)) in &fitted {
-        outcome.head = outcome.head.with_kind_weights(*kind, &other.head)?;
-        let t = other.head.spec().training.clone().unwrap_or_default();
+    for (kind, other) in &fitted {
+        outcome.head = outcome.head.with_kind_weights(*kind, &other.outcome.head)?;
+        let t = other
+            .outcome
+            .head
+            .spec()
+            .training
+            .clone()
+            .unwrap_or_default();
         records.insert(
             kind.name().to_string(),
             KindTraining {
                 problems: t.problems,
                 candidates: t.candidates,
-                epochs: other.summary.epochs.len() as u32,
-                validation: other_mean.clone().unwrap_or(t.validation),
+                epochs: other.outcome.summary.epochs.len() as u32,
+                validation: other.cross_validated.clone().unwrap_or(t.validation),
             },
         );
     }
     outcome.head.set_kind_training(records);
-    if !quiet {
+    if !set.quiet {
         eprintln!("the head's main weights are the {main_kind} questions' (the most problems)");
     }
-    Ok((outcome, held_out, mean))
+    Ok(Fit {
+        outcome,
+        held_out,
+        cross_validated: main_fit.cross_validated,
+    })
 }
 
 /// The soft vote's calibration overall and, for several answer kinds, per kind: on the final
