@@ -370,7 +370,7 @@ fn a_general_head_with_weights_per_answer_kind() {
         r#"{"task":"arithmetic","count":6,"seed":5,"instruction":"Add them up."}"#,
     );
     let coin = collect("coin", r#"{"task":"coinflip","count":6,"seed":5}"#);
-    let train = |name: &str, data: &[&Path], extra: &[&str]| -> serde_json::Value {
+    let train = |name: &str, data: &[&Path], extra: &[&str]| -> (serde_json::Value, String) {
         let grid = dir.path().join(format!("{name}.json"));
         let mut args = vec!["train"];
         for d in data {
@@ -391,12 +391,23 @@ fn a_general_head_with_weights_per_answer_kind() {
             "-q",
         ]);
         args.extend(extra);
-        swift_bon(&args);
-        serde_json::from_str(&std::fs::read_to_string(grid).unwrap()).unwrap()
+        let out = swift_bon(&args);
+        let grid = serde_json::from_str(&std::fs::read_to_string(grid).unwrap()).unwrap();
+        (grid, String::from_utf8_lossy(&out.stdout).into_owned())
     };
-    let general = train("general", &[&arith, &coin], &["--weights-by-kind"]);
-    let number = train("number", &[&arith], &[]);
-    let yes_no = train("yes-no", &[&coin], &[]);
+    let (general, said) = train("general", &[&arith, &coin], &["--weights-by-kind"]);
+    let (number, _) = train("number", &[&arith], &[]);
+    let (yes_no, _) = train("yes-no", &[&coin], &[]);
+    // The summary counts both kinds' problems and names whose metrics follow.
+    assert!(
+        said.contains("number questions:\n2-fold cross-validation")
+            && said.contains("yes-no questions:\n2-fold cross-validation")
+            && said.contains(
+                "trained on all 12 problems, each answer kind with its own weights: number 6 for "
+            )
+            && said.contains("cross-validated (the main weights, number questions')"),
+        "{said}"
+    );
     // Each kind's problems were scored out of fold by that kind's own folds only.
     assert_eq!(
         general["by_kind"]["number"]["per_problem"],

@@ -1,6 +1,6 @@
 //! `swift-bon train`: a SWIFT head from one collection, or a general head from several.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -12,9 +12,11 @@ use swift_bon::eval::{
     calibrate_soft_vote_by_kind, mean_and_standard_error, HeadScores, KindFits, SoftVoteFit,
 };
 use swift_bon::features::{CandidateFeatures, ConcatFeatures, StateSpec};
-use swift_bon::head::{KindTraining, Normalization, ValidationMetrics};
+use swift_bon::head::Normalization;
 use swift_bon::tasks::AnswerKind;
-use swift_bon::train::{self, CvEvent, KeepBy, Loss, PosWeight, TrainEvent, TrainOptions};
+use swift_bon::train::{
+    self, CvEvent, Fit, KeepBy, KindsFit, Loss, PosWeight, TrainEvent, TrainOptions,
+};
 
 use super::common::{progress_bar, GlobalArgs, UsageError};
 
@@ -189,15 +191,8 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .with_notes(args.notes.clone());
     let quiet = global.quiet;
     let n_max = first.sampling.n;
-    let kinds: BTreeMap<AnswerKind, Vec<usize>> =
-        cols.iter()
-            .enumerate()
-            .fold(BTreeMap::new(), |mut m, (i, c)| {
-                m.entry(c.manifest.task.answer_kind())
-                    .or_insert_with(Vec::new)
-                    .push(i);
-                m
-            });
+    let kinds: Vec<AnswerKind> = cols.iter().map(|c| c.manifest.task.answer_kind()).collect();
+    let distinct: BTreeSet<AnswerKind> = kinds.iter().copied().collect();
     let settings = FitSettings {
         model: &first.model,
         opts: &opts,
@@ -205,18 +200,44 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         n_max,
         quiet,
     };
+    // Problems trained on over every kind's weights, and for how many epochs (per kind).
+    // With weights per kind, the metrics printed last are the main weights' (`whose`).
+    let (fitted, problems, epochs, whose) = if args.weights_by_kind && distinct.len() > 1 {
+        let k = fit_by_kind(&stores, &kinds, &settings)?;
+        let split = k
+            .by_kind
+            .iter()
+            .map(|(kind, f)| {
+                format!(
+                    "{kind} {} for {} epochs",
+                    f.problems(),
+                    f.outcome.summary.epochs.len()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let problems = k.problems();
+        let whose = format!(" (the main weights, {} questions')", k.main);
+        (
+            k.merged,
+            problems,
+            format!(", each answer kind with its own weights: {split}"),
+            whose,
+        )
+    } else {
+        if args.weights_by_kind && !quiet {
+            eprintln!("--weights-by-kind: every collection has {} answers, so the head has one set of weights", kinds[0].name());
+        }
+        let f = fit(&data, &settings)?;
+        let (problems, epochs) = (f.problems(), f.outcome.summary.epochs.len());
+        (f, problems, format!(" for {epochs} epochs"), String::new())
+    };
     let Fit {
         mut outcome,
         held_out,
         cross_validated,
-    } = if args.weights_by_kind && kinds.len() > 1 {
-        fit_by_kind(&stores, &kinds, &settings)?
-    } else {
-        if args.weights_by_kind && !quiet {
-            eprintln!("--weights-by-kind: every collection has {} answers, so the head has one set of weights", kinds.keys().next().map_or("the same", |k| k.name()));
-        }
-        fit(&data, &settings)?
-    };
+        ..
+    } = fitted;
     let fits = calibrations(&cols, &held_out, cross_validated.is_some(), quiet)?;
     if let Some(path) = &args.calibration_json {
         write_calibration_json(path, &fits)?;
@@ -240,11 +261,9 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
         .unwrap_or_default();
     let (pooled, within) = if let Some(mean) = &cross_validated {
         outln!(
-            "head {} ({} parameters; {name}): trained on all {} problems for {} epochs; cross-validated: val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
+            "head {} ({} parameters; {name}): trained on all {problems} problems{epochs}; cross-validated{whose}: val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
             yaml.display(),
             outcome.head.n_params(),
-            outcome.summary.plan.problems,
-            outcome.summary.epochs.len(),
             fmt_opt(mean.auc, 3),
             fmt_opt(mean.auc_per_problem, 3),
             fmt_opt(mean.bon_accuracy, 3),
@@ -253,7 +272,7 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
     } else {
         let best = outcome.summary.best();
         outln!(
-            "head {} ({} parameters; {name}): best epoch {} of {}: val loss {}, val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
+            "head {} ({} parameters; {name}): best epoch {} of {}{whose}: val loss {}, val AUC {} (within problems {}), val Best-of-{n_max} accuracy {}",
             yaml.display(),
             outcome.head.n_params(),
             outcome.summary.best_epoch,
@@ -275,28 +294,6 @@ pub fn run_train(global: &GlobalArgs, args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A trained head and what calibrating and reporting it needs.
-struct Fit {
-    outcome: train::TrainOutcome,
-    /// Each candidate's score by a head that did not train on it, in the candidates' order.
-    held_out: Vec<Option<f64>>,
-    /// With folds, the folds' mean validation metrics.
-    cross_validated: Option<ValidationMetrics>,
-}
-
-impl Fit {
-    /// Validation AUC (pooled, within problems): the folds' mean, else the kept epoch's.
-    fn aucs(&self) -> (Option<f64>, Option<f64>) {
-        match &self.cross_validated {
-            Some(mean) => (mean.auc, mean.auc_per_problem),
-            None => {
-                let best = self.outcome.summary.best();
-                (best.val_auc, best.val_auc_per_problem)
-            }
-        }
-    }
-}
-
 /// What every fit of one `train` run shares.
 struct FitSettings<'a> {
     model: &'a swift_bon::head::ModelIdentity,
@@ -307,137 +304,60 @@ struct FitSettings<'a> {
     quiet: bool,
 }
 
-/// Trains one head on `data`. With `folds`, by cross-validation: the soft vote is then
-/// calibrated on every problem, each scored out of fold, and the final head trains on every
-/// problem for the folds' median kept epoch (`train::cross_validate`). Without, the scores are
-/// the final run's validation split's.
+/// Trains one head on `data` ([`train::fit`]) with progress on stderr and, with folds, the
+/// fold table on stdout.
 fn fit(data: &dyn CandidateFeatures, set: &FitSettings<'_>) -> anyhow::Result<Fit> {
-    let (model, opts) = (set.model, set.opts);
     let mut progress = TrainProgress::new(set.quiet);
-    let fitted = match set.folds {
-        Some(k) => {
-            let cv = train::cross_validate(data, model, opts, k, &mut |e| match e {
-                CvEvent::Fold { fold, folds } => {
-                    progress.verbose_epochs = false;
-                    progress.say(&format!("cross-validation fold {}/{folds}", fold + 1));
-                }
-                CvEvent::Final { epochs } => {
-                    progress.verbose_epochs = true;
-                    progress.say(&format!(
-                        "final head: every problem, {epochs} epochs (the folds' median kept epoch)"
-                    ));
-                }
-                CvEvent::Train(e) => progress.on(&e),
-            })?;
-            progress.finish();
-            outln!("{}", render_folds(&cv.fold_reports(), set.n_max))?;
-            let held_out = cv.out_of_fold_scores(data)?;
-            Fit {
-                outcome: cv.last,
-                held_out,
-                cross_validated: Some(cv.mean),
-            }
-        }
-        None => {
-            let outcome = train::train(data, model, opts, &mut |e| progress.on(&e))?;
-            progress.finish();
-            let held_out =
-                train::held_out_scores(data, &[(&outcome.head, &outcome.summary.val_groups)])?;
-            Fit {
-                outcome,
-                held_out,
-                cross_validated: None,
-            }
-        }
-    };
+    let fitted = train::fit(data, set.model, set.opts, set.folds, &mut |e| {
+        progress.on_cv(&e)
+    })?;
+    progress.finish();
+    if !fitted.folds.is_empty() {
+        outln!("{}", render_folds(&fitted.folds, set.n_max))?;
+    }
     Ok(fitted)
 }
 
-/// `--weights-by-kind`: one [`fit`] per answer kind on that kind's collections alone. The
-/// kind with the most problems gives the head's main weights and provenance; every other kind
-/// gets weights of its own, recorded with how they were trained. The scores come back in the
-/// order of all collections' candidates, as from one fit.
+/// `--weights-by-kind` ([`train::fit_by_kind`]): each kind on its own collections, with
+/// progress on stderr, and per kind its fold table on stdout and the ranking warning.
 fn fit_by_kind(
     stores: &[LabelledStore],
-    kinds: &BTreeMap<AnswerKind, Vec<usize>>,
+    kinds: &[AnswerKind],
     set: &FitSettings<'_>,
-) -> anyhow::Result<Fit> {
-    let offsets: Vec<usize> = stores
+) -> anyhow::Result<KindsFit> {
+    let parts: Vec<(AnswerKind, &dyn CandidateFeatures)> = kinds
         .iter()
-        .scan(0, |at, s| {
-            let start = *at;
-            *at += s.n_candidates();
-            Some(start)
-        })
+        .zip(stores)
+        .map(|(&k, s)| (k, s as &dyn CandidateFeatures))
         .collect();
-    let total: usize = stores.iter().map(|s| s.n_candidates()).sum();
-    let mut held_out = vec![None; total];
-    let mut fitted: Vec<(AnswerKind, Fit)> = Vec::new();
-    for (&kind, members) in kinds {
-        if !set.quiet {
-            eprintln!(
-                "weights for {kind} questions: {} collection(s)",
-                members.len()
-            );
+    let mut progress = TrainProgress::new(set.quiet);
+    let mut current = None;
+    let fitted = train::fit_by_kind(&parts, set.model, set.opts, set.folds, &mut |kind, e| {
+        if current != Some(kind) {
+            current = Some(kind);
+            let n = kinds.iter().filter(|&&k| k == kind).count();
+            progress.say(&format!("weights for {kind} questions: {n} collection(s)"));
         }
-        let parts: Vec<&dyn CandidateFeatures> = members
-            .iter()
-            .map(|&i| &stores[i] as &dyn CandidateFeatures)
-            .collect();
-        let data = ConcatFeatures::new(parts).map_err(UsageError)?;
+        progress.on_cv(&e)
+    })?;
+    progress.finish();
+    for (kind, f) in &fitted.by_kind {
         outln!("{kind} questions:")?;
-        let kind_fit = fit(&data, set)?;
-        let mut at = 0;
-        for &i in members {
-            let n = stores[i].n_candidates();
-            held_out[offsets[i]..offsets[i] + n].clone_from_slice(&kind_fit.held_out[at..at + n]);
-            at += n;
+        if !f.folds.is_empty() {
+            outln!("{}", render_folds(&f.folds, set.n_max))?;
         }
-        let (pooled, within) = kind_fit.aucs();
+        let (pooled, within) = f.aucs();
         if let Some(w) = ranking_warning(pooled, within) {
             eprintln!("{kind} questions: {w}");
         }
-        fitted.push((kind, kind_fit));
     }
-    let main = (0..fitted.len())
-        .max_by_key(|&i| {
-            (
-                fitted[i].1.outcome.summary.plan.problems,
-                std::cmp::Reverse(i),
-            )
-        })
-        .unwrap_or(0);
-    let (main_kind, main_fit) = fitted.swap_remove(main);
-    let mut outcome = main_fit.outcome;
-    let mut records = BTreeMap::new();
-    for (kind, other) in &fitted {
-        outcome.head = outcome.head.with_kind_weights(*kind, &other.outcome.head)?;
-        let t = other
-            .outcome
-            .head
-            .spec()
-            .training
-            .clone()
-            .unwrap_or_default();
-        records.insert(
-            kind.name().to_string(),
-            KindTraining {
-                problems: t.problems,
-                candidates: t.candidates,
-                epochs: other.outcome.summary.epochs.len() as u32,
-                validation: other.cross_validated.clone().unwrap_or(t.validation),
-            },
+    if !set.quiet {
+        eprintln!(
+            "the head's main weights are the {} questions' (the most problems)",
+            fitted.main
         );
     }
-    outcome.head.set_kind_training(records);
-    if !set.quiet {
-        eprintln!("the head's main weights are the {main_kind} questions' (the most problems)");
-    }
-    Ok(Fit {
-        outcome,
-        held_out,
-        cross_validated: main_fit.cross_validated,
-    })
+    Ok(fitted)
 }
 
 /// The soft vote's calibration overall and, for several answer kinds, per kind: on the final
@@ -691,15 +611,32 @@ impl TrainProgress {
         }
     }
 
+    /// A cross-validation event: fold and final-run headers, epochs only for the final run.
+    fn on_cv(&mut self, e: &CvEvent<'_>) {
+        match e {
+            CvEvent::Fold { fold, folds } => {
+                self.verbose_epochs = false;
+                self.say(&format!("cross-validation fold {}/{folds}", fold + 1));
+            }
+            CvEvent::Final { epochs } => {
+                self.verbose_epochs = true;
+                self.say(&format!(
+                    "final head: every problem, {epochs} epochs (the folds' median kept epoch)"
+                ));
+            }
+            CvEvent::Train(e) => self.on(e),
+        }
+    }
+
     fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
 
 /// Mean and standard error over folds of each validation metric of the kept epochs.
-fn render_folds(folds: &[&train::EpochReport], n: usize) -> String {
+fn render_folds(folds: &[train::EpochReport], n: usize) -> String {
     let metric = |name: &str, get: &dyn Fn(&train::EpochReport) -> Option<f64>| {
-        let v: Vec<f64> = folds.iter().filter_map(|r| get(r)).collect();
+        let v: Vec<f64> = folds.iter().filter_map(get).collect();
         match mean_and_standard_error(&v) {
             None => format!("| {name} | - | - | 0 |"),
             Some((mean, se)) => format!("| {name} | {mean:.3} | {se:.3} | {} |", v.len()),

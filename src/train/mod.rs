@@ -13,6 +13,7 @@
 mod adamw;
 mod cv;
 mod data;
+mod fit;
 mod grad;
 
 use std::fmt;
@@ -32,6 +33,7 @@ pub use cv::{
     cross_validate, held_out_scores, mean_metrics, median_epoch, CrossValidation, CvEvent,
 };
 pub use data::{standardization_stats, STD_FLOOR_ABS, STD_FLOOR_REL};
+pub use fit::{fit, fit_by_kind, Fit, KindsFit};
 
 use data::{Prep, Problem, RowReader};
 use grad::{loss_terms, score_candidate, Params, Scratch};

@@ -4,7 +4,8 @@
 use std::cell::Cell;
 
 use super::*;
-use crate::features::FeatureLayout;
+use crate::features::{ConcatFeatures, FeatureLayout};
+use crate::tasks::AnswerKind;
 
 /// In-memory labelled candidates.
 struct Synth {
@@ -522,4 +523,144 @@ fn cross_validation_refuses_fewer_than_two_folds_and_medians_round_up() {
     assert_eq!(median_epoch([4, 1, 2, 3].into_iter()), 3);
     assert_eq!(median_epoch(std::iter::empty()), 1);
     assert_eq!(mean_metrics(&[]), ValidationMetrics::default());
+}
+
+#[test]
+fn fit_without_folds_scores_the_validation_split_only() {
+    let data = synth(30, 8, 1.0, [1.0; 5], 0.0);
+    let opts = fast().with_max_epochs(4);
+    let mut trained = 0;
+    let f = fit(&data, &model(), &opts, None, &mut |e| {
+        assert!(matches!(e, CvEvent::Train(_)), "{e:?}");
+        trained += 1;
+    })
+    .unwrap();
+    assert!(trained > 0);
+    assert!(f.folds.is_empty() && f.cross_validated.is_none());
+    let plain = run(&data, &opts);
+    let scores = |h: &Head| -> Vec<f64> {
+        h.score_features(&data)
+            .unwrap()
+            .iter()
+            .map(|s| s.score)
+            .collect()
+    };
+    assert_eq!(scores(&f.outcome.head), scores(&plain.head));
+    let val: std::collections::HashSet<u64> = plain.summary.val_groups.iter().copied().collect();
+    for (i, s) in f.held_out.iter().enumerate() {
+        assert_eq!(s.is_some(), val.contains(&data.group(i)), "candidate {i}");
+    }
+    assert_eq!(
+        f.aucs(),
+        (
+            plain.summary.best().val_auc,
+            plain.summary.best().val_auc_per_problem
+        )
+    );
+    assert_eq!(f.problems(), 30);
+}
+
+#[test]
+fn fit_by_kind_fits_each_kind_alone_and_merges_into_one_head() {
+    use crate::tasks::AnswerKind::{Number, YesNo};
+    // Numbers in two collections around one yes/no collection, whose signal lies elsewhere.
+    let (n1, y, n2) = (
+        synth(20, 31, 1.0, [1.0; 5], 0.0),
+        synth(16, 32, 1.0, [1.0; 5], 0.0),
+        synth(12, 33, 1.0, [1.0; 5], 0.0),
+    );
+    let parts: Vec<(AnswerKind, &dyn CandidateFeatures)> =
+        vec![(Number, &n1), (YesNo, &y), (Number, &n2)];
+    let opts = fast().with_max_epochs(5).with_patience(5);
+    let mut kinds_seen = Vec::new();
+    let k = fit_by_kind(&parts, &model(), &opts, Some(3), &mut |kind, _| {
+        if kinds_seen.last() != Some(&kind) {
+            kinds_seen.push(kind);
+        }
+    })
+    .unwrap();
+    // Kinds in order, each once; the kind with the most problems gives the main weights.
+    assert_eq!(kinds_seen, [Number, YesNo]);
+    assert_eq!(k.main, Number);
+    assert_eq!(k.problems(), 48);
+    assert_eq!(
+        k.by_kind
+            .iter()
+            .map(|(kind, f)| (*kind, f.problems()))
+            .collect::<Vec<_>>(),
+        [(Number, 32), (YesNo, 16)]
+    );
+    // Each kind's fit is exactly a fit on that kind's collections alone.
+    let numbers = ConcatFeatures::new(vec![&n1 as &dyn CandidateFeatures, &n2]).unwrap();
+    let alone_n = fit(&numbers, &model(), &opts, Some(3), &mut |_| {}).unwrap();
+    let alone_y = fit(&y, &model(), &opts, Some(3), &mut |_| {}).unwrap();
+    assert_eq!(k.by_kind[0].1.held_out, alone_n.held_out);
+    assert_eq!(k.by_kind[1].1.held_out, alone_y.held_out);
+    // The merged scores follow the collections' order.
+    let (a, b) = (n1.n_candidates(), y.n_candidates());
+    let merged = &k.merged.held_out;
+    assert_eq!(merged.len(), a + b + n2.n_candidates());
+    assert_eq!(merged[..a], alone_n.held_out[..a]);
+    assert_eq!(merged[a..a + b], alone_y.held_out[..]);
+    assert_eq!(merged[a + b..], alone_n.held_out[a..]);
+    assert!(merged.iter().all(Option::is_some));
+    // The merged head scores each kind with that kind's weights and records how they trained.
+    let head = &k.merged.outcome.head;
+    let score = |h: &Head, d: &dyn CandidateFeatures| -> Vec<f64> {
+        h.score_features(d)
+            .unwrap()
+            .iter()
+            .map(|s| s.score)
+            .collect()
+    };
+    assert_eq!(
+        score(&head.for_kind(YesNo), &y),
+        score(&alone_y.outcome.head, &y)
+    );
+    assert_eq!(
+        score(&head.for_kind(Number), &n2),
+        score(&alone_n.outcome.head, &n2)
+    );
+    assert_ne!(
+        score(&head.for_kind(Number), &y),
+        score(&head.for_kind(YesNo), &y)
+    );
+    let t = head.spec().training.as_ref().unwrap();
+    assert_eq!(t.problems, 32);
+    let rec = &t.weights_by_kind["yes-no"];
+    assert_eq!(
+        (rec.problems, rec.epochs),
+        (16, alone_y.outcome.summary.epochs.len() as u32)
+    );
+    assert_eq!(Some(rec.validation.clone()), alone_y.cross_validated);
+    assert_eq!(k.merged.cross_validated, alone_n.cross_validated);
+    assert!(fit_by_kind(&[], &model(), &opts, None, &mut |_, _| {}).is_err());
+}
+
+#[test]
+fn fit_by_kind_breaks_a_tie_in_problems_towards_the_first_kind() {
+    use crate::tasks::AnswerKind::{Number, YesNo};
+    let (y, n) = (
+        synth(10, 41, 1.0, [1.0; 5], 0.0),
+        synth(10, 42, 1.0, [1.0; 5], 0.0),
+    );
+    let parts: Vec<(AnswerKind, &dyn CandidateFeatures)> = vec![(YesNo, &y), (Number, &n)];
+    let k = fit_by_kind(
+        &parts,
+        &model(),
+        &fast().with_max_epochs(2),
+        None,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    // Kinds are ordered as AnswerKind orders them, whatever the collections' order.
+    assert_eq!(k.main, k.by_kind[0].0);
+    assert_eq!(
+        k.merged
+            .outcome
+            .head
+            .kinds_with_own_weights()
+            .collect::<Vec<_>>(),
+        [k.by_kind[1].0]
+    );
 }
