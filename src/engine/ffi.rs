@@ -290,6 +290,9 @@ pub(crate) struct ContextConfig {
     pub n_seq: u32,
     pub n_threads: i32,
     pub embeddings: bool,
+    /// One KV stream per sequence (`kv_unified = false`; `n_ctx` is then split evenly between
+    /// them) instead of one cache shared by every sequence.
+    pub kv_per_sequence: bool,
 }
 
 /// Owns the capture state handed to llama.cpp as `cb_eval_user_data`: a heap allocation whose
@@ -353,7 +356,7 @@ impl<'m> Context<'m> {
         p.n_batch = cfg.n_batch;
         p.n_ubatch = cfg.n_ubatch;
         p.n_seq_max = cfg.n_seq;
-        p.kv_unified = true;
+        p.kv_unified = !cfg.kv_per_sequence;
         p.n_threads = cfg.n_threads;
         p.n_threads_batch = cfg.n_threads;
         p.embeddings = cfg.embeddings;

@@ -461,6 +461,7 @@ impl Engine {
             n_seq: 1,
             n_threads: default_threads(),
             embeddings: with_embeddings,
+            kv_per_sequence: false,
         };
         let mut cc = CapturingContext::new(self, shape, TapSpec::Callback(plan))?;
         let mut batch = Batch::new(len, 1);
@@ -583,6 +584,7 @@ impl Engine {
             n_seq: 1,
             n_threads: default_threads(),
             embeddings: false,
+            kv_per_sequence: false,
         };
         let cc = CapturingContext::new(self, shape, TapSpec::Callback(plan))?;
         let mut batch = Batch::new(len, 1);
