@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::context::{CapturingContext, ContextShape, TapSpec};
+use super::context::{kv_per_sequence, CapturingContext, ContextShape, TapSpec};
 use super::ffi::{Batch, Sampler};
 use super::generate::{decode_err, default_threads, first_stop, make_sampler, MAX_BATCH};
 use super::logits::LogitStats;
@@ -617,26 +617,9 @@ fn utf8_end(bytes: &[u8]) -> usize {
     }
 }
 
-/// Whether `n` candidates of at most `max_new` tokens after a prompt of `np` tokens decode with
-/// one KV stream per candidate rather than one cache they all share.
-///
-/// In a shared cache the candidates' cells interleave, and llama.cpp's CPU attention visits every
-/// cell of the cache for every row, skipping the other candidates' cells one by one: a token costs
-/// more the longer all candidates together have grown (BENCHMARKS.md, "Long candidates"). With one
-/// stream each, a row visits only the prompt and its own candidate, over the same cells in the
-/// same order, so the results do not change (README, "How it works"). The price is the prompt
-/// copied into every stream,
-/// so streams are used while they at most double the cells the shared cache would need: short
-/// prompts, the Best-of-N case, not a long document with many short answers.
-pub(crate) fn kv_per_sequence(n: usize, np: usize, max_new: usize) -> bool {
-    let shared = np + n * (max_new + 1);
-    let streams = n * (np + max_new + 1);
-    n > 1 && streams <= 2 * shared
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{kv_per_sequence, stop_prefix_len, utf8_end};
+    use super::{stop_prefix_len, utf8_end};
 
     #[test]
     fn a_possible_stop_string_start_is_held_back() {
@@ -654,19 +637,5 @@ mod tests {
         assert_eq!(utf8_end(b"ab"), 2);
         assert_eq!(utf8_end(&[b'a', e[0]]), 1);
         assert_eq!(utf8_end(&[b'a', e[0], e[1]]), 3);
-    }
-
-    #[test]
-    fn candidates_get_streams_of_their_own_while_the_copied_prompt_is_cheap() {
-        // Best-of-N on a question: 16 x (50 + 193) cells against 50 + 16 x 193.
-        assert!(kv_per_sequence(16, 50, 192));
-        assert!(kv_per_sequence(2, 3000, 10)); // 2 x 3011 = 6022 <= 2 x 3022
-                                               // A long document with many short answers would copy it 16 times.
-        assert!(!kv_per_sequence(16, 2000, 64));
-        // The boundary: streams exactly double the shared cells (n = 4, np = 2, max_new = 0).
-        assert!(kv_per_sequence(4, 2, 0)); // 4 x 3 = 12 <= 2 x 6
-        assert!(!kv_per_sequence(4, 3, 0)); // 4 x 4 = 16 > 2 x 7
-                                            // One candidate: nothing to share.
-        assert!(!kv_per_sequence(1, 10, 10));
     }
 }
